@@ -1,0 +1,36 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "conf.h"
+
+struct mon_conf *cli_load_conf(const struct cli_globals *g)
+{
+	struct mon_conf *conf = NULL;
+	struct conf_errors errs = { 0 };
+	if (conf_load(g->config_path, &conf, &errs) < 0) {
+		conf_errors_print(&errs, stderr);
+		conf_errors_fini(&errs);
+		return NULL;
+	}
+	conf_errors_fini(&errs);
+	return conf;
+}
+
+int cmd_check_config(const struct cli_globals *g, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: mailcanary [-c FILE] check-config\n");
+		return EXIT_USAGE;
+	}
+	struct mon_conf *conf = cli_load_conf(g);
+	if (!conf)
+		return EXIT_USAGE;
+	printf("configuration OK\n");
+	if (g->verbose)
+		printf("%s: %zu sender%s, %zu seed%s\n", g->config_path, conf->n_senders,
+		       conf->n_senders == 1 ? "" : "s", conf->n_seeds, conf->n_seeds == 1 ? "" : "s");
+	conf_free(conf);
+	return 0;
+}

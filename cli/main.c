@@ -1,0 +1,105 @@
+#include <ares.h>
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "conf.h"
+#include "log.h"
+
+#define DEFAULT_CONF "/etc/mailcanary/mailcanary.conf"
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: mailcanary [-c FILE] [-v] COMMAND [ARGS]\n"
+		"\n"
+		"Active e-mail deliverability monitor: sends probe messages to seed mailboxes and\n"
+		"records where and how the receiving side said no.\n"
+		"\n"
+		"Options:\n"
+		"  -c FILE     configuration file (default: $MAILCANARY_CONF, else " DEFAULT_CONF ")\n"
+		"  -v          more log output on stderr (-vv: debug)\n"
+		"  -h, --help  this help\n"
+		"\n"
+		"Commands:\n"
+		"  check-config          validate the configuration: \"configuration OK\" (exit 0) or\n"
+		"                        every error as FILE:LINE: key: message (exit 2)\n"
+		"  probe [SEED...] [--json] [--transcript] [--no-readback] [--wait DURATION]\n"
+		"                        probe all seeds (or the named ones) now; one line per probe,\n"
+		"                        --json: one JSON object per line; --transcript adds the SMTP\n"
+		"                        dialogue (credentials redacted). Exit 0 all accepted,\n"
+		"                        1 any deferred/rejected/failed/unknown, 2 usage or config error\n"
+		"  version               print the version\n"
+		"\n"
+		"See mailcanary(8) and mailcanary.conf(5).\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_globals g = { .config_path = NULL, .verbose = 0 };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': g.config_path = optarg; break;
+		case 'v': g.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!g.config_path)
+		g.config_path = getenv("MAILCANARY_CONF");
+	if (!g.config_path || !*g.config_path)
+		g.config_path = DEFAULT_CONF;
+	log_init("mailcanary", g.verbose >= 2 ? LOG_LEVEL_DEBUG : g.verbose == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+		 false, 0);
+
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int cargc = argc - optind;
+	char **cargv = argv + optind;
+
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+		printf("mailcanary %s (libcurl %s, %s, c-ares %s)\n", MON_VERSION, cv->version,
+		       cv->ssl_version ? cv->ssl_version : "no TLS", ares_version(NULL));
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		fprintf(stderr, "mailcanary: cannot initialise libcurl or c-ares\n");
+		return 1;
+	}
+	int rc;
+	if (strcmp(cmd, "check-config") == 0)
+		rc = cmd_check_config(&g, cargc, cargv);
+	else if (strcmp(cmd, "probe") == 0)
+		rc = cmd_probe(&g, cargc, cargv);
+	else if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "dns") == 0 ||
+		 strcmp(cmd, "status") == 0 || strcmp(cmd, "graph") == 0) {
+		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
+		rc = EXIT_USAGE;
+	} else {
+		fprintf(stderr, "mailcanary: unknown command '%s'\n", cmd);
+		usage(stderr);
+		rc = EXIT_USAGE;
+	}
+	ares_library_cleanup();
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,217 @@
+#include "result.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "json.h"
+#include "xalloc.h"
+
+const char *probe_outcome_name(enum probe_outcome o)
+{
+	switch (o) {
+	case OUTCOME_ACCEPTED: return "accepted";
+	case OUTCOME_DEFERRED: return "deferred";
+	case OUTCOME_REJECTED: return "rejected";
+	case OUTCOME_FAILED: return "failed";
+	case OUTCOME_UNKNOWN: return "unknown";
+	case OUTCOME_NONE: break;
+	}
+	return "none";
+}
+
+const char *probe_stage_name(enum probe_stage s)
+{
+	static const char *const names[STAGE__COUNT] = {
+		"dns", "connect", "banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "eod",
+	};
+	if (s < 0 || s >= STAGE__COUNT)
+		return "none";
+	return names[s];
+}
+
+void smtp_try_init(struct smtp_try *t)
+{
+	memset(t, 0, sizeof *t);
+	t->stage = STAGE_NONE;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **strv_copy(char *const *v, size_t n)
+{
+	if (!n)
+		return NULL;
+	char **c = xcalloc(n, sizeof *c);
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+void smtp_try_fini(struct smtp_try *t)
+{
+	strv_free(t->warnings, t->n_warnings);
+	strv_free(t->transcript, t->n_transcript);
+	t->warnings = t->transcript = NULL;
+	t->n_warnings = t->n_transcript = 0;
+}
+
+void smtp_try_add_warning(struct smtp_try *t, const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+	sb_init(&sb);
+	va_start(ap, fmt);
+	sb_vappendf(&sb, fmt, ap);
+	va_end(ap);
+	t->warnings = xrealloc(t->warnings, (t->n_warnings + 1) * sizeof *t->warnings);
+	t->warnings[t->n_warnings++] = sb_steal(&sb);
+	sb_fini(&sb);
+}
+
+void smtp_try_copy(struct smtp_try *dst, const struct smtp_try *src)
+{
+	*dst = *src;
+	dst->warnings = strv_copy(src->warnings, src->n_warnings);
+	dst->transcript = strv_copy(src->transcript, src->n_transcript);
+}
+
+void probe_result_init(struct probe_result *r)
+{
+	memset(r, 0, sizeof *r);
+	smtp_try_init(&r->smtp);
+}
+
+void probe_result_fini(struct probe_result *r)
+{
+	smtp_try_fini(&r->smtp);
+	for (size_t i = 0; i < r->n_tries; i++)
+		smtp_try_fini(&r->tries[i]);
+	free(r->tries);
+	strv_free(r->mx_hosts, r->n_mx_hosts);
+	memset(r, 0, sizeof *r);
+}
+
+static void json_ms(struct json *j, const struct stage_times *t, double dns_ms, bool with_dns, double total)
+{
+	json_key(j, "ms");
+	json_obj_begin(j);
+	if (with_dns)
+		json_kdouble(j, "dns", dns_ms, 1);
+	for (int s = STAGE_CONNECT; s < STAGE__COUNT; s++)
+		if (t->present[s])
+			json_kdouble(j, probe_stage_name((enum probe_stage)s), t->ms[s], 1);
+	json_kdouble(j, "total", total, 1);
+	json_obj_end(j);
+}
+
+/* The fields an attempt and a try share with the top-level smtp object. */
+static void json_decision(struct json *j, const struct smtp_try *t)
+{
+	char at[32];
+	json_kstr(j, "outcome", probe_outcome_name(t->outcome));
+	json_kstr(j, "stage", probe_stage_name(t->stage));
+	json_key(j, "code");
+	if (t->code)
+		json_int(j, t->code);
+	else
+		json_null(j);
+	json_kstr(j, "enhanced", t->enhanced);
+	json_kstr(j, "text", t->text);
+	if (t->error[0])
+		json_kstr(j, "error", t->error);
+	json_kstr(j, "at", iso8601_ms(t->at_ms, at, sizeof at));
+}
+
+static void json_strv(struct json *j, const char *key, char *const *v, size_t n)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (size_t i = 0; i < n; i++)
+		json_str(j, v[i]);
+	json_arr_end(j);
+}
+
+void probe_result_json(const struct probe_result *r, struct strbuf *out, bool with_transcript)
+{
+	struct json j;
+	char at[32];
+	const struct smtp_try *s = &r->smtp;
+
+	json_init(&j, out);
+	json_obj_begin(&j);
+	json_kstr(&j, "seed", r->seed);
+	if (r->vantage[0])
+		json_kstr(&j, "vantage", r->vantage);
+	json_kstr(&j, "probe_id", r->probe_id);
+	json_kstr(&j, "sent_at", iso8601_ms(r->sent_at_ms, at, sizeof at));
+
+	json_key(&j, "smtp");
+	json_obj_begin(&j);
+	json_kstr(&j, "outcome", probe_outcome_name(s->outcome));
+	json_kstr(&j, "stage", probe_stage_name(s->stage));
+	json_key(&j, "code");
+	if (s->code)
+		json_int(&j, s->code);
+	else
+		json_null(&j);
+	json_kstr(&j, "enhanced", s->enhanced);
+	json_kstr(&j, "text", s->text);
+	if (s->error[0])
+		json_kstr(&j, "error", s->error);
+	json_kstr(&j, "mode", r->mode);
+	json_kstr(&j, "mx", s->mx);
+	json_kstr(&j, "ip", s->ip);
+	json_kint(&j, "port", s->port);
+	if (s->local_ip[0])
+		json_kstr(&j, "local_ip", s->local_ip);
+	json_ms(&j, &s->t, r->dns_ms, true, r->total_ms);
+	if (s->tls_version[0]) {
+		json_key(&j, "tls");
+		json_obj_begin(&j);
+		json_kstr(&j, "version", s->tls_version);
+		json_kstr(&j, "cipher", s->tls_cipher);
+		json_kbool(&j, "verified", s->tls_verified);
+		json_obj_end(&j);
+	}
+	/* One attempt per probe round for now: retries over time (the scheduler) add more. */
+	json_key(&j, "attempts");
+	json_arr_begin(&j);
+	json_obj_begin(&j);
+	json_decision(&j, s);
+	json_ms(&j, &s->t, r->dns_ms, true, r->total_ms);
+	json_obj_end(&j);
+	json_arr_end(&j);
+	/* Every MX/address tried within this attempt, like an MTA walking the MX list. */
+	json_key(&j, "tries");
+	json_arr_begin(&j);
+	for (size_t i = 0; i < r->n_tries; i++) {
+		const struct smtp_try *t = &r->tries[i];
+		json_obj_begin(&j);
+		json_kstr(&j, "mx", t->mx);
+		json_kstr(&j, "ip", t->ip);
+		json_kint(&j, "port", t->port);
+		json_decision(&j, t);
+		json_ms(&j, &t->t, 0, false, t->t.total_ms);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	if (r->n_mx_hosts)
+		json_strv(&j, "mx_hosts", r->mx_hosts, r->n_mx_hosts);
+	json_strv(&j, "warnings", s->warnings, s->n_warnings);
+	if (with_transcript)
+		json_strv(&j, "transcript", s->transcript, s->n_transcript);
+	json_obj_end(&j);
+
+	json_key(&j, "readback");
+	json_obj_begin(&j);
+	json_kstr(&j, "status", "skipped");
+	json_obj_end(&j);
+	json_obj_end(&j);
+}

@@ -1,0 +1,95 @@
+/* The value-type result of one probe, and its JSON form (the DESIGN.md contract). */
+#ifndef MON_PROBE_RESULT_H
+#define MON_PROBE_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+enum probe_outcome {
+	OUTCOME_NONE = 0, /* not decided yet */
+	OUTCOME_ACCEPTED,
+	OUTCOME_DEFERRED,
+	OUTCOME_REJECTED,
+	OUTCOME_FAILED,
+	OUTCOME_UNKNOWN,
+};
+
+enum probe_stage {
+	STAGE_DNS = 0,
+	STAGE_CONNECT,
+	STAGE_BANNER,
+	STAGE_EHLO,
+	STAGE_STARTTLS,
+	STAGE_AUTH,
+	STAGE_MAIL,
+	STAGE_RCPT,
+	STAGE_DATA,
+	STAGE_EOD,
+	STAGE__COUNT,
+	STAGE_NONE = -1,
+};
+
+const char *probe_outcome_name(enum probe_outcome o);
+const char *probe_stage_name(enum probe_stage s);
+
+struct stage_times {
+	double ms[STAGE__COUNT];       /* milliseconds per stage */
+	bool present[STAGE__COUNT];    /* stage happened (even if it failed) */
+	double total_ms;
+};
+
+/* One SMTP session with one MX address. */
+struct smtp_try {
+	enum probe_outcome outcome;
+	enum probe_stage stage;
+	int code;                /* 0 when no reply decided it */
+	char enhanced[16];       /* "" when absent */
+	char text[512];          /* reply text (multi-line replies joined with a space); "" when absent */
+	char error[256];         /* failed/unknown: what went wrong locally; "" otherwise */
+	char mx[256];            /* host name tried ("" in relay mode with an IP) */
+	char ip[64];
+	int port;
+	int64_t at_ms;           /* wall clock when the try started */
+	struct stage_times t;
+	char tls_version[32];    /* "" without TLS */
+	char tls_cipher[96];
+	bool tls_verified;
+	char local_ip[64];       /* our side of the connection, "" when not connected */
+	char **warnings;         /* owned */
+	size_t n_warnings;
+	char **transcript;       /* owned: "+12.345 > EHLO x" lines, credentials redacted */
+	size_t n_transcript;
+};
+
+struct probe_result {
+	char seed[128];
+	char vantage[64];
+	char probe_id[40];
+	char token[128];         /* value of the probe's token header */
+	char mode[8];            /* "mx" | "relay" */
+	int64_t sent_at_ms;      /* wall clock at probe start */
+	struct smtp_try smtp;    /* the deciding try (last one) */
+	struct smtp_try *tries;  /* every MX/address tried, in order, the last equal to smtp */
+	size_t n_tries;
+	char **mx_hosts;         /* MX host names in preference order (mx mode) */
+	size_t n_mx_hosts;
+	double dns_ms;
+	double total_ms;         /* from probe start (including DNS and failed tries) to decision */
+};
+
+void smtp_try_init(struct smtp_try *t);
+void smtp_try_fini(struct smtp_try *t);
+void smtp_try_add_warning(struct smtp_try *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Deep copy: dst must be uninitialised or finalised. */
+void smtp_try_copy(struct smtp_try *dst, const struct smtp_try *src);
+
+void probe_result_init(struct probe_result *r);
+void probe_result_fini(struct probe_result *r);
+
+/* Appends the result as one JSON object (no newline). with_transcript adds smtp.transcript. */
+void probe_result_json(const struct probe_result *r, struct strbuf *out, bool with_transcript);
+
+#endif

@@ -1,0 +1,141 @@
+"""Helpers for mailcanary integration tests: the lab's facts, configs, running the real CLI,
+and TAP-like reporting that ends with "N passed, M failed"."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BIN = os.environ.get("MAILCANARY_BIN", "")
+LAB_DIR = os.environ.get("MAILCANARY_LAB", "")
+
+
+def lab():
+    with open(os.path.join(LAB_DIR, "lab.json")) as f:
+        return json.load(f)
+
+
+def q(s):
+    """A libconfig string literal."""
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def group(d):
+    parts = []
+    for k, v in d.items():
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            parts.append("%s = %s;" % (k, "true" if v else "false"))
+        elif isinstance(v, int):
+            parts.append("%s = %d;" % (k, v))
+        elif isinstance(v, list):
+            parts.append("%s = [%s];" % (k, ", ".join(q(x) for x in v)))
+        elif isinstance(v, dict):
+            parts.append("%s: %s;" % (k, group(v)))
+        else:
+            parts.append("%s = %s;" % (k, q(v)))
+    return "{ " + " ".join(parts) + " }"
+
+
+class Workdir:
+    """A temporary directory for one test script's configs, secrets and state."""
+
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix="mc-%s-" % name)
+
+    def secret(self, name, value):
+        p = os.path.join(self.path, name)
+        with open(p, "w") as f:
+            f.write(value)
+        os.chmod(p, 0o600)
+        return p
+
+    def config(self, name, senders, seeds, timeouts=None, limits=None, dns_servers=None, extra=""):
+        L = lab()
+        t = {"connect": "3s", "banner": "3s", "command": "5s", "data": "5s", "eod": "5s"}
+        t.update(timeouts or {})
+        lim = {"in_flight": 100, "per_domain": 0}
+        lim.update(limits or {})
+        text = "state_dir = %s;\n" % q(os.path.join(self.path, "state-" + name))
+        text += "dns: %s;\n" % group({"servers": dns_servers or [L["dns"]["server"]], "timeout": "3s"})
+        text += "timeouts: %s;\n" % group(t)
+        text += "limits: %s;\n" % group(lim)
+        text += extra
+        text += "senders = (\n  " + ",\n  ".join(group(s) for s in senders) + "\n);\n"
+        text += "seeds = (\n  " + ",\n  ".join(group(s) for s in seeds) + "\n);\n"
+        p = os.path.join(self.path, name + ".conf")
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def run(args, timeout=180, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=timeout, env=e,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def probe_json(conf, *seeds, extra_args=(), timeout=180):
+    """Runs `mailcanary -c conf probe --json [seeds]`; returns (rc, {seed: result}, stdout, stderr)."""
+    rc, out, err = run(["-c", conf, "probe", "--json"] + list(extra_args) + list(seeds), timeout=timeout)
+    results = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line:
+            r = json.loads(line)
+            results[r["seed"]] = r
+    return rc, results, out, err
+
+
+class Report:
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, cond, detail=""):
+        if cond:
+            self.passed += 1
+            print("ok - %s" % name)
+        else:
+            self.failed += 1
+            print("not ok - %s%s" % (name, (": " + detail) if detail else ""))
+        sys.stdout.flush()
+        return cond
+
+    def smtp(self, name, r, outcome, stage, code=None, enhanced=None, text=None, error=None, warning=None):
+        """Checks a probe result's smtp decision; prints what was got on failure."""
+        if r is None:
+            return self.check(name, False, "no result")
+        s = r["smtp"]
+        problems = []
+        if s["outcome"] != outcome:
+            problems.append("outcome %s, want %s" % (s["outcome"], outcome))
+        if s["stage"] != stage:
+            problems.append("stage %s, want %s" % (s["stage"], stage))
+        if code is not None and s["code"] != code:
+            if not (isinstance(code, str) and s["code"] and str(s["code"]).startswith(code)):
+                problems.append("code %s, want %s" % (s["code"], code))
+        if enhanced is not None and s["enhanced"] != enhanced:
+            if not (enhanced.endswith(".") and s["enhanced"].startswith(enhanced)):
+                problems.append("enhanced %r, want %r" % (s["enhanced"], enhanced))
+        if text is not None and s["text"] != text:
+            if not (text.startswith("~") and text[1:] in s["text"]):
+                problems.append("text %r, want %r" % (s["text"], text))
+        if error is not None and error not in s.get("error", ""):
+            problems.append("error %r, want it to contain %r" % (s.get("error", ""), error))
+        if warning is not None and not any(warning in w for w in s.get("warnings", [])):
+            problems.append("warnings %r, want one containing %r" % (s.get("warnings"), warning))
+        return self.check(name, not problems, "; ".join(problems) + " | got " + json.dumps(s)[:600])
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.exit(1 if self.failed or self.passed == 0 else 0)

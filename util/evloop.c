@@ -1,0 +1,245 @@
+#include "evloop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "xalloc.h"
+
+struct evfd {
+	evloop_fd_cb *cb;
+	void *arg;
+	unsigned events;
+};
+
+struct evloop {
+	int epfd;
+	struct evfd *fds;  /* indexed by fd */
+	int nfds_cap;
+	int nwatched;
+	struct evtimer **heap;
+	long heap_len, heap_cap;
+	bool stop;
+};
+
+struct evloop *evloop_new(void)
+{
+	struct evloop *loop = xcalloc(1, sizeof *loop);
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0)
+		fatal("epoll_create1");
+	return loop;
+}
+
+void evloop_free(struct evloop *loop)
+{
+	if (!loop)
+		return;
+	close(loop->epfd);
+	free(loop->fds);
+	free(loop->heap);
+	free(loop);
+}
+
+static uint32_t ev_to_epoll(unsigned ev)
+{
+	return (ev & EVLOOP_READ ? EPOLLIN : 0) | (ev & EVLOOP_WRITE ? EPOLLOUT : 0);
+}
+
+int evloop_fd_set(struct evloop *loop, int fd, unsigned events, evloop_fd_cb *cb, void *arg)
+{
+	if (fd < 0)
+		return -1;
+	if (events == 0) {
+		evloop_fd_del(loop, fd);
+		return 0;
+	}
+	if (fd >= loop->nfds_cap) {
+		int cap = loop->nfds_cap ? loop->nfds_cap : 64;
+		while (cap <= fd)
+			cap *= 2;
+		loop->fds = xrealloc(loop->fds, (size_t)cap * sizeof *loop->fds);
+		memset(loop->fds + loop->nfds_cap, 0, (size_t)(cap - loop->nfds_cap) * sizeof *loop->fds);
+		loop->nfds_cap = cap;
+	}
+	struct evfd *e = &loop->fds[fd];
+	struct epoll_event ee = { .events = ev_to_epoll(events), .data.fd = fd };
+	int op = e->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(loop->epfd, op, fd, &ee) < 0) {
+		if (op == EPOLL_CTL_MOD && errno == ENOENT)
+			op = EPOLL_CTL_ADD;
+		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
+			op = EPOLL_CTL_MOD;
+		else {
+			log_warn("epoll_ctl fd=%d", fd);
+			return -1;
+		}
+		if (epoll_ctl(loop->epfd, op, fd, &ee) < 0) {
+			log_warn("epoll_ctl fd=%d", fd);
+			return -1;
+		}
+	}
+	if (!e->events)
+		loop->nwatched++;
+	e->cb = cb;
+	e->arg = arg;
+	e->events = events;
+	return 0;
+}
+
+void evloop_fd_del(struct evloop *loop, int fd)
+{
+	if (fd < 0 || fd >= loop->nfds_cap || !loop->fds[fd].events)
+		return;
+	/* The fd may already be closed (curl closes before telling us): ignore errors. */
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	loop->fds[fd].events = 0;
+	loop->fds[fd].cb = NULL;
+	loop->nwatched--;
+}
+
+/* ---- timer heap ---- */
+
+void evtimer_init(struct evtimer *t, evloop_timer_cb *cb, void *arg)
+{
+	t->due_us = 0;
+	t->heap_idx = -1;
+	t->cb = cb;
+	t->arg = arg;
+}
+
+bool evtimer_armed(const struct evtimer *t) { return t->heap_idx >= 0; }
+
+int64_t evloop_next_due(const struct evloop *loop)
+{
+	return loop->heap_len ? loop->heap[0]->due_us : INT64_MAX;
+}
+
+static void heap_set(struct evloop *loop, long i, struct evtimer *t)
+{
+	loop->heap[i] = t;
+	t->heap_idx = i;
+}
+
+static void heap_up(struct evloop *loop, long i)
+{
+	struct evtimer *t = loop->heap[i];
+	while (i > 0) {
+		long p = (i - 1) / 2;
+		if (loop->heap[p]->due_us <= t->due_us)
+			break;
+		heap_set(loop, i, loop->heap[p]);
+		i = p;
+	}
+	heap_set(loop, i, t);
+}
+
+static void heap_down(struct evloop *loop, long i)
+{
+	struct evtimer *t = loop->heap[i];
+	for (;;) {
+		long c = 2 * i + 1;
+		if (c >= loop->heap_len)
+			break;
+		if (c + 1 < loop->heap_len && loop->heap[c + 1]->due_us < loop->heap[c]->due_us)
+			c++;
+		if (loop->heap[c]->due_us >= t->due_us)
+			break;
+		heap_set(loop, i, loop->heap[c]);
+		i = c;
+	}
+	heap_set(loop, i, t);
+}
+
+void evtimer_stop(struct evloop *loop, struct evtimer *t)
+{
+	long i = t->heap_idx;
+	if (i < 0)
+		return;
+	t->heap_idx = -1;
+	loop->heap_len--;
+	if (i == loop->heap_len)
+		return;
+	struct evtimer *last = loop->heap[loop->heap_len];
+	heap_set(loop, i, last);
+	heap_up(loop, i);
+	heap_down(loop, last->heap_idx);
+}
+
+void evtimer_start(struct evloop *loop, struct evtimer *t, int64_t due_us)
+{
+	evtimer_stop(loop, t);
+	if (loop->heap_len == loop->heap_cap) {
+		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		loop->heap = xrealloc(loop->heap, (size_t)loop->heap_cap * sizeof *loop->heap);
+	}
+	t->due_us = due_us;
+	heap_set(loop, loop->heap_len++, t);
+	heap_up(loop, t->heap_idx);
+}
+
+/* ---- running ---- */
+
+static void run_timers(struct evloop *loop)
+{
+	int64_t now = mono_us();
+	/* Only timers already due when we started, so a timer re-armed for "now" cannot spin. */
+	int budget = (int)loop->heap_len;
+	while (loop->heap_len > 0 && budget-- > 0 && !loop->stop) {
+		struct evtimer *t = loop->heap[0];
+		if (t->due_us > now)
+			break;
+		evtimer_stop(loop, t);
+		t->cb(t->arg);
+	}
+}
+
+int evloop_run_once(struct evloop *loop, int64_t max_wait_us)
+{
+	struct epoll_event evs[64];
+	int64_t wait_us = max_wait_us;
+	if (loop->heap_len > 0) {
+		int64_t until = loop->heap[0]->due_us - mono_us();
+		if (until < 0)
+			until = 0;
+		if (wait_us < 0 || until < wait_us)
+			wait_us = until;
+	}
+	int timeout_ms = wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000);
+	int n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		log_warn("epoll_wait");
+		return -1;
+	}
+	for (int i = 0; i < n && !loop->stop; i++) {
+		int fd = evs[i].data.fd;
+		if (fd >= loop->nfds_cap || !loop->fds[fd].events)
+			continue; /* removed by an earlier callback in this batch */
+		unsigned ev = 0;
+		if (evs[i].events & EPOLLIN)
+			ev |= EVLOOP_READ;
+		if (evs[i].events & EPOLLOUT)
+			ev |= EVLOOP_WRITE;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			ev |= EVLOOP_ERROR | EVLOOP_READ;
+		struct evfd e = loop->fds[fd];
+		e.cb(e.arg, fd, ev);
+	}
+	run_timers(loop);
+	return 0;
+}
+
+void evloop_run(struct evloop *loop)
+{
+	while (!loop->stop && (loop->nwatched > 0 || loop->heap_len > 0))
+		evloop_run_once(loop, -1);
+}
+
+void evloop_stop(struct evloop *loop) { loop->stop = true; }
+bool evloop_stopped(const struct evloop *loop) { return loop->stop; }
