@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "conf.h"
@@ -81,6 +82,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/* Each probe in flight holds a few descriptors (socket, its worker's epoll and eventfds). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
 		fprintf(stderr, "mailcanary: cannot initialise libcurl or c-ares\n");
 		return 1;

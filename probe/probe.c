@@ -157,7 +157,7 @@ static void start_attempt(struct probe_job *job)
 	};
 	job->try_start_us = mono_us();
 	job->try_at_ms = wall_ms();
-	job->attempt = smtp_attempt_start(job->env.loop, job->env.glue, &p, on_smtp_done, job);
+	job->attempt = smtp_attempt_start(job->env.loop, &p, on_smtp_done, job);
 }
 
 static void on_addr(void *arg, int status, const struct dns_addr *addrs, size_t n, double ms)

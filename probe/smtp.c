@@ -1,10 +1,15 @@
 #include "smtp.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,48 +20,58 @@
 #include "transcript.h"
 #include "xalloc.h"
 
-#if LIBCURL_VERSION_NUM < 0x080200
-/* 7.88 spells it with three L's (LIBRARY-NOTES 1.3); unused, one recipient per probe. */
-#define CURLOPT_MAIL_RCPT_ALLOWFAILS CURLOPT_MAIL_RCPT_ALLLOWFAILS
-#endif
+/*
+ * Why a thread per attempt: libcurl's SMTP waits for the end-of-data reply *blocking*
+ * (smtp_done -> smtp_block_statemach, every curl version), so on a shared multi one receiver
+ * that scans the message for ten seconds would stall every other probe and corrupt their
+ * timings. Each attempt therefore runs on its own thread with its own event loop and its own
+ * curl multi holding its one easy handle; per-stage deadlines are timers on that loop, and
+ * during the blocking wait the progress callback enforces them (curl calls it at least once a
+ * second). The main loop only sees the finished result, through an eventfd.
+ */
 
 struct smtp_attempt {
 	struct curl_glue_item item; /* first: CURLOPT_PRIVATE */
-	struct evloop *loop;
-	struct curl_glue *glue;
-	CURL *easy;
-	struct curl_slist *rcpt;
-	struct curl_slist *connect_to;
-	char errbuf[CURL_ERROR_SIZE];
-	const char *message;
+
+	/* parameters, owned copies (the thread must not depend on the caller's memory) */
+	char *host, *ip, *helo, *mail_from, *rcpt, *message, *ca_file, *username, *password, *source_ip;
 	size_t message_len, message_off;
+	int port;
 	struct conf_timeouts timeouts;
 	enum conf_tls tls;
 	bool tls_verify, auth_expected, keep_transcript;
+
+	/* main-thread side */
+	struct evloop *main_loop;
+	int done_fd;            /* eventfd: the worker signals completion */
+	pthread_t thread;
+	bool thread_started;
+	smtp_done_cb *done;
+	void *arg;
+
+	/* shared */
+	atomic_bool cancelled;
+	int cancel_fd;          /* eventfd: the main thread asks the worker to abort */
+
+	/* worker side */
+	struct evloop *loop;
+	struct curl_glue *glue;
+	CURL *easy;
+	struct curl_slist *rcpt_list;
+	struct curl_slist *connect_to;
+	char errbuf[CURL_ERROR_SIZE];
 	struct transcript tr;
 	int64_t t_start_us;
-	/* per-stage deadline */
 	struct evtimer deadline;
 	enum probe_stage waiting_stage;
 	int64_t waiting_timeout_ms;
-	struct evtimer finish; /* defers a start-time failure to the loop */
-	CURLcode early_rc;
-	curl_socket_t fd;      /* the connection's socket while curl has it open, else -1 */
-	smtp_done_cb *done;
-	void *arg;
+	enum probe_stage progress_timeout; /* deadline seen passed by the progress callback */
+	curl_socket_t fd;       /* the connection's socket while curl has it open, else -1 */
+	bool finished;
+	struct smtp_try result; /* filled by the worker, handed to done by the main thread */
 };
 
-static void attempt_free(struct smtp_attempt *a)
-{
-	evtimer_stop(a->loop, &a->deadline);
-	evtimer_stop(a->loop, &a->finish);
-	if (a->easy)
-		curl_easy_cleanup(a->easy);
-	curl_slist_free_all(a->rcpt);
-	curl_slist_free_all(a->connect_to);
-	transcript_fini(&a->tr);
-	free(a);
-}
+/* ---- worker side ---- */
 
 static void arm_deadline(struct smtp_attempt *a, enum probe_stage stage)
 {
@@ -73,11 +88,10 @@ static void arm_deadline(struct smtp_attempt *a, enum probe_stage stage)
 	evtimer_start(a->loop, &a->deadline, mono_us() + ms * 1000);
 }
 
-/* curl waits for the QUIT reply (and for any reply while disconnecting) *blocking*, up to
- * the server response timeout (smtp_disconnect -> smtp_block_statemach): one slow or hung server
- * would stall every probe on the loop. Once QUIT is written, or when we abort, we shut the socket
- * down: the QUIT (already queued) still goes out with a FIN, and curl's wait ends at once with
- * EOF. The QUIT reply decides nothing. */
+/* curl also waits for the QUIT reply blocking (smtp_disconnect), up to the server response
+ * timeout. Once QUIT is written, or when we abort, we shut the socket down: the QUIT (already
+ * queued) still goes out with a FIN, and curl's wait ends at once with EOF. The QUIT reply
+ * decides nothing. */
 static void shut_socket(struct smtp_attempt *a)
 {
 	/* Our own record of the socket: CURLINFO_ACTIVESOCKET is not set before the greeting. */
@@ -140,6 +154,23 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 	return 0;
 }
 
+/* Called by curl at least once a second, also inside its blocking end-of-data wait. */
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct smtp_attempt *a = clientp;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (atomic_load(&a->cancelled))
+		return 1;
+	if (evtimer_armed(&a->deadline) && mono_us() >= a->deadline.due_us) {
+		a->progress_timeout = a->waiting_stage;
+		return 1;
+	}
+	return 0;
+}
+
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
 {
 	struct smtp_attempt *a = userp;
@@ -152,14 +183,17 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
 
 static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage timeout_stage)
 {
-	struct smtp_try try;
+	struct smtp_try *try = &a->result;
 	struct tr_context ctx;
 	curl_off_t connect_us = 0, lookup_us = 0;
 	long verify = -1;
 	char *local_ip = NULL;
 
 	evtimer_stop(a->loop, &a->deadline);
-	smtp_try_init(&try);
+	if (rc == CURLE_ABORTED_BY_CALLBACK && a->progress_timeout != STAGE_NONE) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		timeout_stage = a->progress_timeout;
+	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.curl_code = (int)rc;
 	ctx.curl_error = a->errbuf;
@@ -171,28 +205,23 @@ static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage
 	ctx.tls_required = a->tls == CONF_TLS_REQUIRED;
 	ctx.auth_expected = a->auth_expected;
 	ctx.connect_ms = -1;
-	if (a->easy) {
-		curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-		curl_easy_getinfo(a->easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
-		curl_easy_getinfo(a->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-		curl_easy_getinfo(a->easy, CURLINFO_LOCAL_IP, &local_ip);
-	}
+	curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	curl_easy_getinfo(a->easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
+	curl_easy_getinfo(a->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+	curl_easy_getinfo(a->easy, CURLINFO_LOCAL_IP, &local_ip);
 	if (connect_us > 0) {
 		ctx.connected = true;
 		ctx.connect_ms = (double)(connect_us - lookup_us) / 1000.0;
 	}
-	transcript_analyse(&a->tr, &ctx, &try);
-	if (try.tls_version[0])
-		try.tls_verified = a->tls_verify && verify == 0;
+	transcript_analyse(&a->tr, &ctx, try);
+	if (try->tls_version[0])
+		try->tls_verified = a->tls_verify && verify == 0;
 	if (local_ip && ctx.connected)
-		snprintf(try.local_ip, sizeof try.local_ip, "%s", local_ip);
+		snprintf(try->local_ip, sizeof try->local_ip, "%s", local_ip);
 	if (a->keep_transcript)
-		transcript_export(&a->tr, a->t_start_us, &try);
-	smtp_done_cb *done = a->done;
-	void *arg = a->arg;
-	attempt_free(a);
-	done(arg, &try);
-	smtp_try_fini(&try);
+		transcript_export(&a->tr, a->t_start_us, try);
+	a->finished = true;
+	evloop_stop(a->loop);
 }
 
 static void on_curl_done(struct curl_glue_item *item, CURLcode rc)
@@ -210,10 +239,17 @@ static void on_deadline(void *arg)
 	attempt_finish(a, CURLE_OPERATION_TIMEDOUT, a->waiting_stage);
 }
 
-static void on_early_failure(void *arg)
+static void on_cancel(void *arg, int fd, unsigned events)
 {
 	struct smtp_attempt *a = arg;
-	attempt_finish(a, a->early_rc, STAGE_NONE);
+	uint64_t v;
+	(void)events;
+	if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
+		log_warn("cancel eventfd");
+	shut_socket(a);
+	curl_glue_remove(a->glue, a->easy);
+	a->finished = true;
+	evloop_stop(a->loop);
 }
 
 static char *bracket_ip(const char *ip)
@@ -221,57 +257,40 @@ static char *bracket_ip(const char *ip)
 	return strchr(ip, ':') ? xasprintf("[%s]", ip) : xstrdup(ip);
 }
 
-struct smtp_attempt *smtp_attempt_start(struct evloop *loop, struct curl_glue *glue, const struct smtp_params *p,
-					smtp_done_cb *done, void *arg)
+/* Builds the easy handle. Returns CURLE_OK or the failing setopt's code. */
+static CURLcode attempt_setup(struct smtp_attempt *a)
 {
-	struct smtp_attempt *a = xcalloc(1, sizeof *a);
 	CURLcode rc = CURLE_OK;
-	a->item.done = on_curl_done;
-	a->loop = loop;
-	a->glue = glue;
-	a->message = p->message;
-	a->message_len = p->message_len;
-	a->timeouts = *p->timeouts;
-	a->tls = p->tls;
-	a->tls_verify = p->tls_verify;
-	a->auth_expected = p->username != NULL;
-	a->keep_transcript = p->keep_transcript;
-	a->done = done;
-	a->arg = arg;
-	transcript_init(&a->tr);
-	evtimer_init(&a->deadline, on_deadline, a);
-	evtimer_init(&a->finish, on_early_failure, a);
-	a->t_start_us = mono_us();
-	a->fd = -1;
-
-	a->easy = curl_easy_init();
-	if (!a->easy)
-		fatalx("curl_easy_init failed");
-	char *host = bracket_ip(p->host && p->host[0] ? p->host : p->ip);
-	char *ip = bracket_ip(p->ip);
-	char *helo = curl_easy_escape(a->easy, p->helo, 0);
-	char *url = xasprintf("smtp://%s:%d/%s", host, p->port, helo ? helo : "");
-	char *pin = xasprintf("%s:%d:%s:%d", host, p->port, ip, p->port);
-	char *rcpt = xasprintf("<%s>", p->rcpt);
-	char *from = xasprintf("<%s>", p->mail_from);
+	CURL *e = a->easy = curl_easy_init();
+	if (!e)
+		return CURLE_FAILED_INIT;
+	char *host = bracket_ip(a->host && a->host[0] ? a->host : a->ip);
+	char *ip = bracket_ip(a->ip);
+	char *helo = curl_easy_escape(e, a->helo, 0);
+	char *url = xasprintf("smtp://%s:%d/%s", host, a->port, helo ? helo : "");
+	char *pin = xasprintf("%s:%d:%s:%d", host, a->port, ip, a->port);
+	char *rcpt = xasprintf("<%s>", a->rcpt);
+	char *from = xasprintf("<%s>", a->mail_from);
 	a->connect_to = curl_slist_append(NULL, pin);
-	a->rcpt = curl_slist_append(NULL, rcpt);
+	a->rcpt_list = curl_slist_append(NULL, rcpt);
 
-	CURL *e = a->easy;
 	/* Total hard cap: every stage at its limit, plus slack; stage deadlines normally fire first. */
 	int64_t cap_ms = a->timeouts.connect_ms + a->timeouts.banner_ms + 6 * a->timeouts.command_ms +
 			 a->timeouts.data_ms + a->timeouts.eod_ms + 5000;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, a->connect_to);
 	curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(e, CURLOPT_MAIL_RCPT, a->rcpt);
+	curl_easy_setopt(e, CURLOPT_MAIL_RCPT, a->rcpt_list);
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(e, CURLOPT_READDATA, a);
-	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)p->message_len);
+	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)a->message_len);
 	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(e, CURLOPT_DEBUGDATA, a);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, a);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
 	curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
 	curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, a);
@@ -283,19 +302,19 @@ struct smtp_attempt *smtp_attempt_start(struct evloop *loop, struct curl_glue *g
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(a->timeouts.connect_ms + 1000));
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cap_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
-	long ssl = p->tls == CONF_TLS_REQUIRED ? CURLUSESSL_ALL : p->tls == CONF_TLS_OPPORTUNISTIC ? CURLUSESSL_TRY
+	long ssl = a->tls == CONF_TLS_REQUIRED ? CURLUSESSL_ALL : a->tls == CONF_TLS_OPPORTUNISTIC ? CURLUSESSL_TRY
 												 : CURLUSESSL_NONE;
 	curl_easy_setopt(e, CURLOPT_USE_SSL, ssl);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
-	if (p->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
-	if (p->username) {
-		curl_easy_setopt(e, CURLOPT_USERNAME, p->username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, p->password ? p->password : "");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, a->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, a->tls_verify ? 2L : 0L);
+	if (a->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, a->ca_file);
+	if (a->username) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, a->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, a->password ? a->password : "");
 	}
-	if (p->source_ip) {
-		char *iface = xasprintf("host!%s", p->source_ip);
+	if (a->source_ip) {
+		char *iface = xasprintf("host!%s", a->source_ip);
 		rc = curl_easy_setopt(e, CURLOPT_INTERFACE, iface);
 		free(iface);
 	}
@@ -306,15 +325,141 @@ struct smtp_attempt *smtp_attempt_start(struct evloop *loop, struct curl_glue *g
 	free(pin);
 	free(rcpt);
 	free(from);
+	return rc;
+}
 
-	if (rc == CURLE_OK && curl_glue_add(glue, e, &a->item) == 0) {
+static void *attempt_thread(void *arg)
+{
+	struct smtp_attempt *a = arg;
+	a->loop = evloop_new();
+	a->glue = curl_glue_new(a->loop);
+	evtimer_init(&a->deadline, on_deadline, a);
+	evloop_fd_set(a->loop, a->cancel_fd, EVLOOP_READ, on_cancel, a);
+	a->t_start_us = mono_us();
+
+	CURLcode rc = attempt_setup(a);
+	if (rc == CURLE_OK && curl_glue_add(a->glue, a->easy, &a->item) == 0) {
 		arm_deadline(a, STAGE_CONNECT);
-		return a;
+		if (!atomic_load(&a->cancelled))
+			evloop_run(a->loop);
+	} else {
+		snprintf(a->errbuf, sizeof a->errbuf, "%s", curl_easy_strerror(rc != CURLE_OK ? rc : CURLE_FAILED_INIT));
+		if (a->easy)
+			attempt_finish(a, rc != CURLE_OK ? rc : CURLE_FAILED_INIT, STAGE_NONE);
+		else
+			snprintf(a->result.error, sizeof a->result.error, "%s", a->errbuf);
 	}
-	/* Fail from the loop, so done never runs inside the caller's call. */
-	a->early_rc = rc != CURLE_OK ? rc : CURLE_FAILED_INIT;
-	snprintf(a->errbuf, sizeof a->errbuf, "%s", curl_easy_strerror(a->early_rc));
-	evtimer_start(loop, &a->finish, mono_us());
+	evtimer_stop(a->loop, &a->deadline);
+	evloop_fd_del(a->loop, a->cancel_fd);
+	if (a->easy)
+		curl_easy_cleanup(a->easy);
+	a->easy = NULL;
+	curl_glue_free(a->glue);
+	evloop_free(a->loop);
+	a->glue = NULL;
+	a->loop = NULL;
+	uint64_t one = 1;
+	if (write(a->done_fd, &one, sizeof one) < 0)
+		log_warn("done eventfd");
+	return NULL;
+}
+
+/* ---- main-thread side ---- */
+
+static void attempt_free(struct smtp_attempt *a)
+{
+	if (a->done_fd >= 0)
+		close(a->done_fd);
+	if (a->cancel_fd >= 0)
+		close(a->cancel_fd);
+	curl_slist_free_all(a->rcpt_list);
+	curl_slist_free_all(a->connect_to);
+	transcript_fini(&a->tr);
+	smtp_try_fini(&a->result);
+	if (a->password) {
+		memset(a->password, 0, strlen(a->password));
+		free(a->password);
+	}
+	free(a->host);
+	free(a->ip);
+	free(a->helo);
+	free(a->mail_from);
+	free(a->rcpt);
+	free(a->message);
+	free(a->ca_file);
+	free(a->username);
+	free(a->source_ip);
+	free(a);
+}
+
+static void on_thread_done(void *arg, int fd, unsigned events)
+{
+	struct smtp_attempt *a = arg;
+	uint64_t v;
+	(void)events;
+	if (read(fd, &v, sizeof v) < 0 && errno == EAGAIN)
+		return; /* spurious */
+	evloop_fd_del(a->main_loop, a->done_fd);
+	if (a->thread_started)
+		pthread_join(a->thread, NULL);
+	a->done(a->arg, &a->result);
+	attempt_free(a);
+}
+
+struct smtp_attempt *smtp_attempt_start(struct evloop *loop, const struct smtp_params *p, smtp_done_cb *done,
+					void *arg)
+{
+	struct smtp_attempt *a = xcalloc(1, sizeof *a);
+	a->item.done = on_curl_done;
+	a->host = xstrdup(p->host);
+	a->ip = xstrdup(p->ip);
+	a->helo = xstrdup(p->helo);
+	a->mail_from = xstrdup(p->mail_from);
+	a->rcpt = xstrdup(p->rcpt);
+	a->message = xstrndup(p->message, p->message_len);
+	a->message_len = p->message_len;
+	a->ca_file = xstrdup(p->ca_file);
+	a->username = xstrdup(p->username);
+	a->password = xstrdup(p->password);
+	a->source_ip = xstrdup(p->source_ip);
+	a->port = p->port;
+	a->timeouts = *p->timeouts;
+	a->tls = p->tls;
+	a->tls_verify = p->tls_verify;
+	a->auth_expected = p->username != NULL;
+	a->keep_transcript = p->keep_transcript;
+	a->main_loop = loop;
+	a->done = done;
+	a->arg = arg;
+	a->fd = -1;
+	a->progress_timeout = STAGE_NONE;
+	atomic_init(&a->cancelled, false);
+	transcript_init(&a->tr);
+	smtp_try_init(&a->result);
+
+	a->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->done_fd < 0 || a->cancel_fd < 0)
+		fatal("eventfd");
+	evloop_fd_set(loop, a->done_fd, EVLOOP_READ, on_thread_done, a);
+
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	int err = pthread_create(&a->thread, &attr, attempt_thread, a);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		/* No thread: report it as a local failure through the same path, from the loop. */
+		a->result.outcome = OUTCOME_FAILED;
+		a->result.stage = STAGE_CONNECT;
+		snprintf(a->result.error, sizeof a->result.error, "cannot start a probe thread: %s", strerror(err));
+		uint64_t one = 1;
+		if (write(a->done_fd, &one, sizeof one) < 0)
+			fatal("eventfd write");
+		a->thread_started = false;
+	} else {
+		a->thread_started = true;
+	}
 	return a;
 }
 
@@ -322,9 +467,13 @@ void smtp_attempt_cancel(struct smtp_attempt *a)
 {
 	if (!a)
 		return;
-	if (!evtimer_armed(&a->finish)) {
-		shut_socket(a);
-		curl_glue_remove(a->glue, a->easy);
+	evloop_fd_del(a->main_loop, a->done_fd);
+	if (a->thread_started) {
+		atomic_store(&a->cancelled, true);
+		uint64_t one = 1;
+		if (write(a->cancel_fd, &one, sizeof one) < 0)
+			log_warn("cancel eventfd");
+		pthread_join(a->thread, NULL); /* quick: the worker aborts at once, or within 1 s in curl's blocking wait */
 	}
 	attempt_free(a);
 }

@@ -10,7 +10,6 @@
 #include "result.h"
 
 struct evloop;
-struct curl_glue;
 struct smtp_attempt;
 
 struct smtp_params {
@@ -32,14 +31,14 @@ struct smtp_params {
 	bool keep_transcript;      /* export the transcript into the try */
 };
 
-/* try is owned by the callee: move what you need out of it (smtp_try_copy) before returning. */
+/* try is borrowed for the call: copy what you need (smtp_try_copy). */
 typedef void smtp_done_cb(void *arg, struct smtp_try *try);
 
-/* Starts an attempt; done fires exactly once (from the loop, never from inside this call).
- * All params strings are borrowed and must outlive the attempt. */
-struct smtp_attempt *smtp_attempt_start(struct evloop *loop, struct curl_glue *glue, const struct smtp_params *p,
-					smtp_done_cb *done, void *arg);
-/* Aborts: done does not fire. */
+/* Starts an attempt on its own worker thread (see smtp.c for why); done fires exactly once, on
+ * loop's thread, never from inside this call. params are copied: nothing is borrowed. */
+struct smtp_attempt *smtp_attempt_start(struct evloop *loop, const struct smtp_params *p, smtp_done_cb *done,
+					void *arg);
+/* Aborts and waits for the worker (at most about a second); done does not fire. */
 void smtp_attempt_cancel(struct smtp_attempt *a);
 
 #endif

@@ -17,7 +17,7 @@ for name, port in sorted(ports.items()):
     senders.append({"name": "via_" + name, "mode": "mx", "port": port, "helo": "probe.lab.test",
                     "mail_from": "canary@lab.test", "tls": "opportunistic"})
     seeds.append({"name": name, "address": "seed1@sink.test", "sender": "via_" + name, "schedule": "hourly"})
-conf = wd.config("stages", senders, seeds, timeouts={"banner": "2s"})
+conf = wd.config("stages", senders, seeds, timeouts={"banner": "2s", "command": "2s", "eod": "2s"})
 
 rc, res, out, err = mclab.probe_json(conf)
 rep.check("probe exits 1 when some probes are not accepted", rc == 1, "rc=%d stderr=%s" % (rc, err[-500:]))
@@ -54,6 +54,21 @@ for seed, stage in (("slow_banner", "banner"), ("slow_rcpt", "rcpt"), ("slow_dat
               ms is not None and abs(ms - 1000.0) <= 50.0)
     others = [v for k, v in (r["smtp"]["ms"].items() if r else []) if k not in (stage, "total", "dns")]
     rep.check("slow %s: the other stages stay fast" % stage, ok and all(v < 200 for v in others), str(others))
+
+# Stage timeouts end the probe at that stage, as failed, with the timeout named; the others go on.
+for seed, stage in (("hang_rcpt", "rcpt"), ("hang_eod", "eod")):
+    r = res.get(seed)
+    S("no %s reply: timeout at %s" % (stage, stage), r, "failed", stage, error="timeout")
+    ms = r["smtp"]["ms"].get(stage) if r else None
+    # rcpt: our own timer; eod: curl waits for that reply blocking, the limit is checked within 1 s
+    slack = 50 if stage == "rcpt" else 1100
+    rep.check("%s timeout after %s ms (limit 2000, +%d)" % (stage, ms, slack),
+              ms is not None and 1990 <= ms <= 2000 + slack)
+
+# curl waits for end-of-data replies blocking: slow ones must not delay the other probes.
+r = res.get("ok")
+rep.check("a slow end-of-data reply elsewhere does not delay the healthy probe (total %s ms)" %
+          (r and r["smtp"]["ms"]["total"]), r is not None and r["smtp"]["ms"]["total"] < 500)
 
 # The contract's shape, on the accepted probe.
 r = res.get("ok") or {}

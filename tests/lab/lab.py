@@ -81,6 +81,8 @@ SINKS = {
     "slow_rcpt":   (["-W", "RCPT:1"], "220"),
     "slow_data":   (["-w", "1"], "220"),
     "slow_eod":    (["-W", ".:1"], "220"),
+    "hang_rcpt":   (["-W", "RCPT:60"], "220"),   # for stage timeouts: no RCPT reply within the test's limits
+    "hang_eod":    (["-W", ".:60"], "220"),      # no end-of-data reply: curl waits for it blocking
 }
 
 # DNS data served by dnsmasq (zone "test" is local: anything not listed is NXDOMAIN).
