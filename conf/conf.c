@@ -647,6 +647,14 @@ static void check_sender(struct loader *ld, const config_setting_t *e, unsigned 
 		free(k);
 	}
 	check_auth(ld, e, key, false);
+	/* AUTH over a plaintext session would hand the password to anyone on the path. */
+	const char *tls = member_str(e, "tls");
+	if (member(e, "username") && tls && strcmp(tls, "none") == 0) {
+		k = key_join(key, "tls");
+		err_at(ld, member(e, "tls"), k, "\"none\" with username would send the password in clear text: "
+						 "use tls = \"required\"");
+		free(k);
+	}
 	free(key);
 }
 

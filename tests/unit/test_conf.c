@@ -585,6 +585,12 @@ static const struct bad_case bad_cases[] = {
 	{ "relay without host",
 	  { { "main.cfg", "senders = (\n  { name = \"r\"; mode = \"relay\";\n    mail_from = \"a@b.example\"; } );\n", 0 } }, NULL,
 	  "@D/main.cfg:2: senders.[0].host: missing: required with mode = \"relay\"\n" },
+	{ "password over a plaintext session",
+	  { { "main.cfg", "senders = (\n  { name = \"r\"; mode = \"relay\"; host = \"192.0.2.1\";\n"
+			  "    tls = \"none\"; username = \"u\"; password_env = \"MC_TEST_PW\";\n"
+			  "    mail_from = \"a@b.example\"; } );\n", 0 } }, NULL,
+	  "@D/main.cfg:3: senders.[0].tls: \"none\" with username would send the password in clear text: "
+	  "use tls = \"required\"\n" },
 	{ "host in mx mode",
 	  { { "main.cfg", SENDER("host = \"smtp.example.com\";"), 0 } }, NULL,
 	  "@D/main.cfg:1: senders.[0].host: only allowed with mode = \"relay\" (mode \"mx\" sends to the "
