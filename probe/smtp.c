@@ -218,6 +218,11 @@ static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage
 		try->tls_verified = a->tls_verify && verify == 0;
 	if (local_ip && ctx.connected)
 		snprintf(try->local_ip, sizeof try->local_ip, "%s", local_ip);
+	/* The address pinned with CONNECT_TO must be the one used (LIBRARY-NOTES 1.5). */
+	char *primary_ip = NULL;
+	curl_easy_getinfo(a->easy, CURLINFO_PRIMARY_IP, &primary_ip);
+	if (ctx.connected && primary_ip && primary_ip[0] && strcmp(primary_ip, a->ip) != 0)
+		smtp_try_add_warning(try, "connected to %s, not to the pinned address %s", primary_ip, a->ip);
 	if (a->keep_transcript)
 		transcript_export(&a->tr, a->t_start_us, try);
 	a->finished = true;
