@@ -40,6 +40,7 @@ struct smtp_attempt {
 	struct conf_timeouts timeouts;
 	enum conf_tls tls;
 	bool tls_verify, auth_expected, keep_transcript;
+	bool saw_auth;          /* worker: an AUTH command was sent */
 
 	/* main-thread side */
 	struct evloop *main_loop;
@@ -133,6 +134,14 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 			shut_socket(a);
 			break;
 		}
+		/* Credentials configured but curl skipped AUTH (the server offered none): stop
+		 * before any message goes out; the analysis reports it as a failure at auth. */
+		if (a->auth_expected && !a->saw_auth && strncasecmp(cmd, "MAIL", 4) == 0) {
+			shut_socket(a);
+			break;
+		}
+		if (a->tr.in_auth)
+			a->saw_auth = true;
 		enum probe_stage st = transcript_command_stage(cmd);
 		if (a->tr.in_auth)
 			st = STAGE_AUTH;
@@ -304,7 +313,9 @@ static CURLcode attempt_setup(struct smtp_attempt *a)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(a->timeouts.connect_ms + 1000));
+	/* In the multi interface curl's connect timeout also covers the greeting, EHLO, STARTTLS
+	 * and AUTH (its protocol-connect phase): leave those to our stage deadlines. */
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cap_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cap_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
 	long ssl = a->tls == CONF_TLS_REQUIRED ? CURLUSESSL_ALL : a->tls == CONF_TLS_OPPORTUNISTIC ? CURLUSESSL_TRY

@@ -289,6 +289,11 @@ void transcript_analyse(const struct transcript *tr, const struct tr_context *ct
 		t->ms[STAGE_CONNECT] = ctx->connect_ms >= 0 ? ctx->connect_ms
 						       : us_to_ms(t_connected - ctx->t_start_us);
 	}
+	if (nx == 0 && t_connected) {
+		/* connected, and no greeting ever came: the banner stage lasted until the end */
+		t->present[STAGE_BANNER] = true;
+		t->ms[STAGE_BANNER] = us_to_ms(ctx->t_end_us - t_connected);
+	}
 	for (size_t i = 0; i < nx; i++) {
 		struct xchg *x = &xs[i];
 		if (x->stage == STAGE_NONE)

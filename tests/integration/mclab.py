@@ -53,14 +53,15 @@ class Workdir:
         os.chmod(p, 0o600)
         return p
 
-    def config(self, name, senders, seeds, timeouts=None, limits=None, dns_servers=None, extra=""):
+    def config(self, name, senders, seeds, timeouts=None, limits=None, dns_servers=None, extra="",
+               dns_timeout="3s"):
         L = lab()
         t = {"connect": "3s", "banner": "3s", "command": "5s", "data": "5s", "eod": "5s"}
         t.update(timeouts or {})
         lim = {"in_flight": 100, "per_domain": 0}
         lim.update(limits or {})
         text = "state_dir = %s;\n" % q(os.path.join(self.path, "state-" + name))
-        text += "dns: %s;\n" % group({"servers": dns_servers or [L["dns"]["server"]], "timeout": "3s"})
+        text += "dns: %s;\n" % group({"servers": dns_servers or [L["dns"]["server"]], "timeout": dns_timeout})
         text += "timeouts: %s;\n" % group(t)
         text += "limits: %s;\n" % group(lim)
         text += extra
@@ -135,6 +136,22 @@ class Report:
         if warning is not None and not any(warning in w for w in s.get("warnings", [])):
             problems.append("warnings %r, want one containing %r" % (s.get("warnings"), warning))
         return self.check(name, not problems, "; ".join(problems) + " | got " + json.dumps(s)[:600])
+
+    def guard(self, *cleanups):
+        """On an uncaught exception: the traceback, a failed check, the summary line, and the
+        cleanups (temporary directories, sockets) still run."""
+        def hook(t, v, tb):
+            import traceback
+            traceback.print_exception(t, v, tb)
+            self.check("test script ran to the end", False, "%s: %s" % (t.__name__, v))
+            for c in cleanups:
+                try:
+                    c()
+                except Exception:
+                    pass
+            print("%d passed, %d failed" % (self.passed, self.failed))
+            sys.stdout.flush()
+        sys.excepthook = hook
 
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed))
