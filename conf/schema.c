@@ -157,9 +157,10 @@ const struct conf_key conf_schema[] = {
 	  .doc = "Envelope sender (local@domain), also used in the From: header." },
 	{ .path = "senders.[].tls", .type = CONF_K_ENUM, .def = "\"opportunistic\"",
 	  .choices = tls_choices, .off = SND(tls),
-	  .doc = "STARTTLS: \"none\" never, \"opportunistic\" when offered, \"required\" or fail." },
+	  .doc = "STARTTLS: \"none\" never; \"opportunistic\" when offered, certificate checked and "
+		 "reported but not enforced (as MTAs do); \"required\" or fail." },
 	{ .path = "senders.[].tls_verify", .type = CONF_K_BOOL, .def = "true", .off = SND(tls_verify),
-	  .doc = "Verify the server certificate and its name when TLS is used." },
+	  .doc = "With tls = \"required\": refuse a certificate (or name) that does not verify." },
 	{ .path = "senders.[].ca_file", .type = CONF_K_STRING, .flags = CONF_F_PATH,
 	  .def_doc = "none (the system trust store)", .check = conf_check_readable_file,
 	  .off = SND(ca_file), .doc = "PEM file of the CA certificates to trust; must be readable." },

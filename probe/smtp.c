@@ -1,6 +1,9 @@
 #include "smtp.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -180,6 +183,23 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	return 0;
 }
 
+/* Opportunistic TLS: curl does not check the certificate when verification is off, so give
+ * OpenSSL the trust store and the expected name ourselves; it then verifies (without refusing)
+ * and CURLINFO_SSL_VERIFYRESULT tells what it found. */
+static CURLcode on_ssl_ctx(CURL *easy, void *sslctx, void *userp)
+{
+	struct smtp_attempt *a = userp;
+	SSL_CTX *ctx = sslctx;
+	(void)easy;
+	if (a->ca_file)
+		SSL_CTX_load_verify_locations(ctx, a->ca_file, NULL);
+	else
+		SSL_CTX_set_default_verify_paths(ctx);
+	if (a->host && a->host[0])
+		X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), a->host, 0);
+	return CURLE_OK;
+}
+
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
 {
 	struct smtp_attempt *a = userp;
@@ -223,8 +243,12 @@ static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage
 		ctx.connect_ms = (double)(connect_us - lookup_us) / 1000.0;
 	}
 	transcript_analyse(&a->tr, &ctx, try);
-	if (try->tls_version[0])
-		try->tls_verified = a->tls_verify && verify == 0;
+	if (try->tls_version[0]) {
+		try->tls_verified = verify == X509_V_OK;
+		if (!try->tls_verified && a->tls == CONF_TLS_OPPORTUNISTIC)
+			smtp_try_add_warning(try, "TLS certificate not verified (%s): opportunistic TLS went on, "
+					     "as an MTA would", X509_verify_cert_error_string(verify));
+	}
 	if (local_ip && ctx.connected)
 		snprintf(try->local_ip, sizeof try->local_ip, "%s", local_ip);
 	/* The address pinned with CONNECT_TO must be the one used (LIBRARY-NOTES 1.5). */
@@ -321,8 +345,15 @@ static CURLcode attempt_setup(struct smtp_attempt *a)
 	long ssl = a->tls == CONF_TLS_REQUIRED ? CURLUSESSL_ALL : a->tls == CONF_TLS_OPPORTUNISTIC ? CURLUSESSL_TRY
 												 : CURLUSESSL_NONE;
 	curl_easy_setopt(e, CURLOPT_USE_SSL, ssl);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, a->tls_verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, a->tls_verify ? 2L : 0L);
+	/* opportunistic is what MTAs do with STARTTLS to an MX (Postfix "may"): encrypt when
+	 * offered, check the certificate and report the result, never refuse over it. */
+	bool enforce = a->tls_verify && a->tls == CONF_TLS_REQUIRED;
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, enforce ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, enforce ? 2L : 0L);
+	if (!enforce) {
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, a);
+	}
 	if (a->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, a->ca_file);
 	if (a->username) {
