@@ -38,11 +38,12 @@ static void print_human(const struct probe_result *r, bool transcript)
 		       s->tls_version[0] ? (s->tls_verified ? " (verified)" : " (not verified)") : "");
 	for (size_t i = 0; i + 1 < r->n_tries; i++) {
 		const struct smtp_try *t = &r->tries[i];
-		printf("%-20s   tried %s [%s]:%d first: %s at %s%s%s\n", "", t->mx[0] ? t->mx : t->ip, t->ip, t->port,
-		       probe_outcome_name(t->outcome), probe_stage_name(t->stage), t->code ? ": " : "",
-		       t->code ? t->text : "");
-		if (!t->code && t->error[0])
-			printf("%-20s     %s\n", "", t->error);
+		printf("%-20s   tried %s [%s]:%d: %s at %s: ", "", t->mx[0] ? t->mx : t->ip, t->ip, t->port,
+		       probe_outcome_name(t->outcome), probe_stage_name(t->stage));
+		if (t->code)
+			printf("%d%s%s %s\n", t->code, t->enhanced[0] ? " " : "", t->enhanced, t->text);
+		else
+			printf("%s\n", t->error);
 	}
 	for (size_t i = 0; i < s->n_warnings; i++)
 		printf("%-20s   warning: %s\n", "", s->warnings[i]);

@@ -49,7 +49,7 @@ char *message_build(const struct message_params *p)
 			"Probe id: %s\r\n"
 			"Sent at:  %s\r\n"
 			"\r\n"
-			"It is read back and deleted automatically. If you see it, you may delete it.\r\n",
+			"It was sent to a mailbox that exists for monitoring. If you see it, you may delete it.\r\n",
 		    p->seed, p->probe_id, iso8601_ms(p->date_ms, iso, sizeof iso));
 	return sb_steal(&sb);
 }

@@ -223,6 +223,13 @@ static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage
 		rc = CURLE_OPERATION_TIMEDOUT;
 		timeout_stage = a->progress_timeout;
 	}
+	long os_errno = 0;
+	if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(a->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+	    os_errno) {
+		/* "Couldn't connect to server" alone does not say refused, unreachable or no route */
+		size_t n = strlen(a->errbuf);
+		snprintf(a->errbuf + n, sizeof a->errbuf - n, " (%s)", strerror((int)os_errno));
+	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.curl_code = (int)rc;
 	ctx.curl_error = a->errbuf;
