@@ -330,6 +330,9 @@ static CURLcode attempt_setup(struct smtp_attempt *a)
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(e, CURLOPT_READDATA, a);
 	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)a->message_len);
+	/* The probe is a few hundred bytes: the smallest upload buffer (default 64 KiB) keeps
+	 * 1,000 probes in flight small. */
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(e, CURLOPT_DEBUGDATA, a);

@@ -6,6 +6,9 @@ import os
 import mclab
 
 L = mclab.lab()
+# Timing accuracy is asserted on the plain build; sanitizer builds run several times slower and
+# get a wider margin (tests/CMakeLists.txt sets it) while still checking the same behaviour.
+SLACK = float(os.environ.get("MAILCANARY_TIMING_SLACK_MS", "50"))
 rep = mclab.Report("smtp_stages")
 wd = mclab.Workdir("stages")
 
@@ -50,10 +53,11 @@ for seed, stage in (("slow_banner", "banner"), ("slow_rcpt", "rcpt"), ("slow_dat
     r = res.get(seed)
     ok = S("slow %s still accepted" % stage, r, "accepted", "eod", 250)
     ms = r["smtp"]["ms"].get(stage) if r else None
-    rep.check("slow %s: ms.%s = %s within 50 ms of 1000" % (stage, stage, ms),
-              ms is not None and abs(ms - 1000.0) <= 50.0)
+    rep.check("slow %s: ms.%s = %s within %d ms of 1000" % (stage, stage, ms, SLACK),
+              ms is not None and abs(ms - 1000.0) <= SLACK)
     others = [v for k, v in (r["smtp"]["ms"].items() if r else []) if k not in (stage, "total", "dns")]
-    rep.check("slow %s: the other stages stay fast" % stage, ok and all(v < 200 for v in others), str(others))
+    rep.check("slow %s: the other stages stay fast" % stage, ok and all(v < 150 + SLACK for v in others),
+              str(others))
 
 # Stage timeouts end the probe at that stage, as failed, with the timeout named; the others go on.
 for seed, stage in (("hang_rcpt", "rcpt"), ("hang_eod", "eod")):
@@ -61,14 +65,14 @@ for seed, stage in (("hang_rcpt", "rcpt"), ("hang_eod", "eod")):
     S("no %s reply: timeout at %s" % (stage, stage), r, "failed", stage, error="timeout")
     ms = r["smtp"]["ms"].get(stage) if r else None
     # rcpt: our own timer; eod: curl waits for that reply blocking, the limit is checked within 1 s
-    slack = 50 if stage == "rcpt" else 1100
+    slack = SLACK if stage == "rcpt" else 1000 + SLACK
     rep.check("%s timeout after %s ms (limit 2000, +%d)" % (stage, ms, slack),
               ms is not None and 1990 <= ms <= 2000 + slack)
 
 # curl waits for end-of-data replies blocking: slow ones must not delay the other probes.
 r = res.get("ok")
 rep.check("a slow end-of-data reply elsewhere does not delay the healthy probe (total %s ms)" %
-          (r and r["smtp"]["ms"]["total"]), r is not None and r["smtp"]["ms"]["total"] < 500)
+          (r and r["smtp"]["ms"]["total"]), r is not None and r["smtp"]["ms"]["total"] < 450 + SLACK)
 
 # The contract's shape, on the accepted probe.
 r = res.get("ok") or {}
