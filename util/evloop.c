@@ -10,16 +10,22 @@
 #include "log.h"
 #include "xalloc.h"
 
+/* A registration; epoll hands its pointer back. Registrations are few per loop (a worker loop
+ * has three or four): a small array searched by fd keeps a loop's memory proportional to what it
+ * watches, not to the highest descriptor number in the process. */
 struct evfd {
+	int fd;
 	evloop_fd_cb *cb;
 	void *arg;
-	unsigned events;
+	unsigned events; /* 0: removed (freed after the current dispatch) */
 };
 
 struct evloop {
 	int epfd;
-	struct evfd *fds;  /* indexed by fd */
-	int nfds_cap;
+	struct evfd **regs;
+	size_t nregs, regs_cap;
+	struct evfd **dead;     /* removed during a dispatch: epoll may still hand them out */
+	size_t ndead, dead_cap;
 	int nwatched;
 	struct evtimer **heap;
 	long heap_len, heap_cap;
@@ -35,12 +41,23 @@ struct evloop *evloop_new(void)
 	return loop;
 }
 
+static void free_dead(struct evloop *loop)
+{
+	for (size_t i = 0; i < loop->ndead; i++)
+		free(loop->dead[i]);
+	loop->ndead = 0;
+}
+
 void evloop_free(struct evloop *loop)
 {
 	if (!loop)
 		return;
 	close(loop->epfd);
-	free(loop->fds);
+	for (size_t i = 0; i < loop->nregs; i++)
+		free(loop->regs[i]);
+	free(loop->regs);
+	free_dead(loop);
+	free(loop->dead);
 	free(loop->heap);
 	free(loop);
 }
@@ -48,6 +65,14 @@ void evloop_free(struct evloop *loop)
 static uint32_t ev_to_epoll(unsigned ev)
 {
 	return (ev & EVLOOP_READ ? EPOLLIN : 0) | (ev & EVLOOP_WRITE ? EPOLLOUT : 0);
+}
+
+static size_t reg_find(const struct evloop *loop, int fd)
+{
+	for (size_t i = 0; i < loop->nregs; i++)
+		if (loop->regs[i]->fd == fd)
+			return i;
+	return (size_t)-1;
 }
 
 int evloop_fd_set(struct evloop *loop, int fd, unsigned events, evloop_fd_cb *cb, void *arg)
@@ -58,33 +83,37 @@ int evloop_fd_set(struct evloop *loop, int fd, unsigned events, evloop_fd_cb *cb
 		evloop_fd_del(loop, fd);
 		return 0;
 	}
-	if (fd >= loop->nfds_cap) {
-		int cap = loop->nfds_cap ? loop->nfds_cap : 64;
-		while (cap <= fd)
-			cap *= 2;
-		loop->fds = xrealloc(loop->fds, (size_t)cap * sizeof *loop->fds);
-		memset(loop->fds + loop->nfds_cap, 0, (size_t)(cap - loop->nfds_cap) * sizeof *loop->fds);
-		loop->nfds_cap = cap;
-	}
-	struct evfd *e = &loop->fds[fd];
-	struct epoll_event ee = { .events = ev_to_epoll(events), .data.fd = fd };
-	int op = e->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	size_t i = reg_find(loop, fd);
+	struct evfd *e = i == (size_t)-1 ? NULL : loop->regs[i];
+	bool fresh = e == NULL;
+	if (fresh)
+		e = xcalloc(1, sizeof *e);
+	struct epoll_event ee = { .events = ev_to_epoll(events), .data.ptr = e };
+	int op = fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
 	if (epoll_ctl(loop->epfd, op, fd, &ee) < 0) {
+		/* A descriptor closed without being removed and reused: re-add; or the reverse. */
 		if (op == EPOLL_CTL_MOD && errno == ENOENT)
 			op = EPOLL_CTL_ADD;
 		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
 			op = EPOLL_CTL_MOD;
-		else {
+		else
+			op = -1;
+		if (op < 0 || epoll_ctl(loop->epfd, op, fd, &ee) < 0) {
 			log_warn("epoll_ctl fd=%d", fd);
-			return -1;
-		}
-		if (epoll_ctl(loop->epfd, op, fd, &ee) < 0) {
-			log_warn("epoll_ctl fd=%d", fd);
+			if (fresh)
+				free(e);
 			return -1;
 		}
 	}
-	if (!e->events)
+	if (fresh) {
+		if (loop->nregs == loop->regs_cap) {
+			loop->regs_cap = loop->regs_cap ? loop->regs_cap * 2 : 8;
+			loop->regs = xrealloc(loop->regs, loop->regs_cap * sizeof *loop->regs);
+		}
+		loop->regs[loop->nregs++] = e;
 		loop->nwatched++;
+	}
+	e->fd = fd;
 	e->cb = cb;
 	e->arg = arg;
 	e->events = events;
@@ -93,13 +122,21 @@ int evloop_fd_set(struct evloop *loop, int fd, unsigned events, evloop_fd_cb *cb
 
 void evloop_fd_del(struct evloop *loop, int fd)
 {
-	if (fd < 0 || fd >= loop->nfds_cap || !loop->fds[fd].events)
+	size_t i = fd < 0 ? (size_t)-1 : reg_find(loop, fd);
+	if (i == (size_t)-1)
 		return;
+	struct evfd *e = loop->regs[i];
 	/* The fd may already be closed (curl closes before telling us): ignore errors. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-	loop->fds[fd].events = 0;
-	loop->fds[fd].cb = NULL;
+	loop->regs[i] = loop->regs[--loop->nregs];
 	loop->nwatched--;
+	e->events = 0;
+	e->cb = NULL;
+	if (loop->ndead == loop->dead_cap) {
+		loop->dead_cap = loop->dead_cap ? loop->dead_cap * 2 : 8;
+		loop->dead = xrealloc(loop->dead, loop->dead_cap * sizeof *loop->dead);
+	}
+	loop->dead[loop->ndead++] = e;
 }
 
 /* ---- timer heap ---- */
@@ -218,8 +255,8 @@ int evloop_run_once(struct evloop *loop, int64_t max_wait_us)
 		return -1;
 	}
 	for (int i = 0; i < n && !loop->stop; i++) {
-		int fd = evs[i].data.fd;
-		if (fd >= loop->nfds_cap || !loop->fds[fd].events)
+		struct evfd *e = evs[i].data.ptr;
+		if (!e->events)
 			continue; /* removed by an earlier callback in this batch */
 		unsigned ev = 0;
 		if (evs[i].events & EPOLLIN)
@@ -228,9 +265,9 @@ int evloop_run_once(struct evloop *loop, int64_t max_wait_us)
 			ev |= EVLOOP_WRITE;
 		if (evs[i].events & (EPOLLERR | EPOLLHUP))
 			ev |= EVLOOP_ERROR | EVLOOP_READ;
-		struct evfd e = loop->fds[fd];
-		e.cb(e.arg, fd, ev);
+		e->cb(e->arg, e->fd, ev);
 	}
+	free_dead(loop);
 	run_timers(loop);
 	return 0;
 }
