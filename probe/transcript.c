@@ -52,30 +52,52 @@ static char *redact_auth(const char *line, size_t len)
 	return xasprintf("%.*s <redacted>", (int)(sp2 - line), line);
 }
 
+/* The SMTP verbs curl sends; while an AUTH exchange is going on, any other line we send is
+ * SASL data and is redacted. */
+static bool is_smtp_verb(const char *line)
+{
+	static const char *const verbs[] = { "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT",
+					     "DATA", "QUIT", "RSET", "NOOP", "VRFY", "EXPN" };
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		if (verb_is(line, verbs[i]))
+			return true;
+	return false;
+}
+
 static void tr_add_line(struct transcript *tr, enum tr_kind kind, const char *s, size_t len, int64_t t_us)
 {
 	if (kind == TR_TEXT && len == 0)
 		return;
 	struct tr_event *e = tr_push(tr, kind, t_us);
 	if (kind == TR_OUT) {
-		if (tr->auth_pending) {
+		char *line = xstrndup(s, len);
+		if (tr->auth_pending || (tr->in_auth && !is_smtp_verb(line))) {
+			/* the answer to a 334 challenge (or anything that is not a command) */
 			e->line = xstrdup("<redacted>");
-			tr->auth_pending = false;
-			return;
+			free(line);
+		} else if (verb_is(line, "AUTH")) {
+			tr->in_auth = true;
+			e->line = redact_auth(s, len);
+			free(line);
+		} else {
+			tr->in_auth = false;
+			e->line = line;
 		}
-		char *tmp = xstrndup(s, len);
-		tr->in_auth = verb_is(tmp, "AUTH");
-		free(tmp);
-		e->line = tr->in_auth ? redact_auth(s, len) : xstrndup(s, len);
+		tr->auth_pending = false;
 		return;
 	}
 	e->line = xstrndup(s, len);
 	if (kind == TR_IN && tr->in_auth) {
-		struct reply_line rl;
-		if (reply_parse_line(s, len, &rl) == 0 && !rl.more) {
-			tr->auth_pending = rl.code == 334;
-			if (rl.code != 334)
+		/* Decide "the server wants more" as generously as curl does (it accepts any 334 line,
+		 * even "334-" or "334x"): a secret must never be logged because we parsed stricter. */
+		if (len >= 3 && memcmp(s, "334", 3) == 0) {
+			tr->auth_pending = true;
+		} else {
+			struct reply_line rl;
+			if (reply_parse_line(s, len, &rl) == 0 && !rl.more) {
+				tr->auth_pending = false;
 				tr->in_auth = false;
+			}
 		}
 	}
 }

@@ -46,6 +46,10 @@ int duration_parse(const char *s, int64_t *ms, const char **err)
 			*err = *p ? "unknown unit (use ms, s, m, h, d or w)" : "missing unit (use ms, s, m, h, d or w)";
 			return -1;
 		}
+		if (n > (max - total) / units[found].ms) { /* checked before multiplying: no overflow */
+			*err = "duration too large";
+			return -1;
+		}
 		total += n * units[found].ms;
 		if (total > max) {
 			*err = "duration too large";
