@@ -825,6 +825,62 @@ static void syntax_error(struct loader *ld)
 	free(file);
 }
 
+/* libconfig 1.5 calls exit(2) from its scanner when an @include names a directory (or is ""):
+ * find those first and report them like any other error. Missing files are left to libconfig,
+ * which reports them itself. Paths are relative to the include directory, as libconfig has it. */
+static size_t check_includes(struct conf_errors *errs, const char *file, const char *dir, int depth)
+{
+	FILE *fp = fopen(file, "r");
+	char line[4096];
+	size_t bad = 0;
+	int lineno = 0;
+	if (!fp || depth > 10) {
+		if (fp)
+			fclose(fp);
+		return 0;
+	}
+	/* A NUL byte would hide the rest of a line from the checks below, and libconfig cuts
+	 * names at it ("@include \"\0x\"" is ""): a config is text. */
+	int c, nl = 1;
+	while ((c = getc(fp)) != EOF) {
+		if (c == '\n')
+			nl++;
+		if (c == '\0') {
+			add_error(errs, file, nl, "", xstrdup("contains a NUL byte: not a text file"));
+			fclose(fp);
+			return 1;
+		}
+	}
+	rewind(fp);
+	while (fgets(line, sizeof line, fp)) {
+		lineno++;
+		const char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, "@include", 8) != 0)
+			continue;
+		p += 8;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *q = *p == '"' ? strchr(p + 1, '"') : NULL;
+		if (!q)
+			continue; /* a syntax error: libconfig reports it */
+		char *name = xstrndup(p + 1, (size_t)(q - p - 1));
+		char *full = xasprintf("%s/%s", dir, name);
+		struct stat st;
+		if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+			add_error(errs, file, lineno, "", xasprintf("@include \"%s\": %s is not a regular file", name, full));
+			bad++;
+		} else if (stat(full, &st) == 0) {
+			bad += check_includes(errs, full, dir, depth + 1);
+		}
+		free(name);
+		free(full);
+	}
+	fclose(fp);
+	return bad;
+}
+
 /* ---- public ---- */
 
 int conf_load(const char *path, struct mon_conf **out, struct conf_errors *errs)
@@ -852,6 +908,8 @@ int conf_load(const char *path, struct mon_conf **out, struct conf_errors *errs)
 
 	config_init(&ld.cfg);
 	config_set_include_dir(&ld.cfg, ld.dir);
+	if (check_includes(errs, path, ld.dir, 0) > 0)
+		goto out;
 	if (config_read_file(&ld.cfg, path) != CONFIG_TRUE) {
 		if (config_error_type(&ld.cfg) == CONFIG_ERR_FILE_IO)
 			add_error(errs, path, 0, "", xasprintf("cannot open: %s", strerror(errno)));
