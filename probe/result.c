@@ -103,11 +103,11 @@ static void json_ms(struct json *j, const struct stage_times *t, double dns_ms, 
 	json_key(j, "ms");
 	json_obj_begin(j);
 	if (with_dns)
-		json_kdouble(j, "dns", dns_ms, 1);
+		json_kdouble(j, "dns", dns_ms, 3);
 	for (int s = STAGE_CONNECT; s < STAGE__COUNT; s++)
 		if (t->present[s])
-			json_kdouble(j, probe_stage_name((enum probe_stage)s), t->ms[s], 1);
-	json_kdouble(j, "total", total, 1);
+			json_kdouble(j, probe_stage_name((enum probe_stage)s), t->ms[s], 3);
+	json_kdouble(j, "total", total, 3);
 	json_obj_end(j);
 }
 
