@@ -232,35 +232,9 @@ smtpd_hard_error_limit = 1000
         lab.write(os.path.join(cfg, "main.cf"), main)
         master = "# mailcanary bench postfix master.cf (generated)\n"
         master += "%s:%d inet n - n - %d smtpd -o syslog_name=postfix/bench\n" % (HOST, self.port, SMTPD_PROCS)
-        master += """pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-proxymap  unix  -       -       n       -       -       proxymap
-discard   unix  -       -       n       -       -       discard
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+        master += lab.POSTFIX_SERVICES
         lab.write(os.path.join(cfg, "master.cf"), master)
-        pf_uid, pd_gid = lab.grp_owner("postfix"), lab.grp_id("postdrop")
-        for sub, uid, gid, mode in lab.QUEUE_DIRS:
-            p = os.path.join(self.queue, sub)
-            os.makedirs(p, exist_ok=True)
-            os.chown(p, {"postfix": pf_uid, "root": 0}[uid], {"root": 0, "postdrop": pd_gid}[gid])
-            os.chmod(p, mode)
-        os.chmod(self.data, 0o700)
-        lab.write(os.path.join(self.queue, "quick-start"), "")
-        past = time.time() - 60          # Postfix waits for config files younger than 2 s
-        for f in ("main.cf", "master.cf"):
-            os.utime(os.path.join(cfg, f), (past, past))
+        lab.postfix_prepare(cfg, self.queue, self.data)
 
     def ready(self, L):
         if self.name not in L.info["pids"]:

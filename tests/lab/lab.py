@@ -691,6 +691,49 @@ def grp_id(name):
     return grp.getgrnam(name).gr_gid
 
 
+# The non-smtpd services of a private Postfix's master.cf (chroot off everywhere).
+POSTFIX_SERVICES = """pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def postfix_prepare(cfg, queue, data, extra_files=()):
+    """Creates the queue as "postfix post-install create-missing" would (that takes 2.5 s),
+    lets "postfix start" skip its integrity checks on it (another 2-3 s), and backdates the
+    config files: Postfix re-reads main.cf, master.cf or a texthash file until it is 2 s old."""
+    pf_uid, pd_gid = grp_owner("postfix"), grp_id("postdrop")
+    for sub, uid, gid, mode in QUEUE_DIRS:
+        p = os.path.join(queue, sub)
+        os.makedirs(p, exist_ok=True)
+        os.chown(p, {"postfix": pf_uid, "root": 0}[uid], {"root": 0, "postdrop": pd_gid}[gid])
+        os.chmod(p, mode)
+    os.chmod(data, 0o700)
+    write(os.path.join(queue, "quick-start"), "")
+    past = time.time() - 60
+    for f in ("main.cf", "master.cf") + tuple(extra_files):
+        os.utime(os.path.join(cfg, f), (past, past))
+
+
 class Postfix(Server):
     name = "postfix"
 
@@ -794,48 +837,10 @@ maximal_backoff_time = 60s
                        "smtpd_recipient_restrictions=permit_sasl_authenticated,reject")
         master += inet(MX_IP, self.notls, "syslog_name=postfix/notls",
                        "smtpd_tls_security_level=none")
-        master += """pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+        master += POSTFIX_SERVICES
         write(os.path.join(cfg, "master.cf"), master)
         os.makedirs(lab.path("log"), exist_ok=True)
-        # Create the queue like "postfix post-install create-missing" would (that takes
-        # 2.5 s here) and let "postfix start" skip its integrity checks (check-fatal and
-        # check-warn, another 2-3 s) on this fresh queue.
-        pf_uid, pf_gid, pd_gid = grp_owner("postfix"), grp_id("postfix"), grp_id("postdrop")
-        for sub, uid, gid, mode in QUEUE_DIRS:
-            p = os.path.join(self.queue, sub)
-            os.makedirs(p, exist_ok=True)
-            os.chown(p, {"postfix": pf_uid, "root": 0}[uid],
-                     {"root": 0, "postdrop": pd_gid}[gid])
-            os.chmod(p, mode)
-        os.chmod(self.data, 0o700)
-        write(os.path.join(self.queue, "quick-start"), "")
-        # Postfix re-reads a main.cf, master.cf or texthash file until its mtime is
-        # at least 2 s old (a file being edited); backdate ours so nothing waits.
-        past = time.time() - 60
-        for f in ("main.cf", "master.cf", "vmailbox", "recipient_access"):
-            os.utime(os.path.join(cfg, f), (past, past))
+        postfix_prepare(cfg, self.queue, self.data, ("vmailbox", "recipient_access"))
         out = run(["postconf", "-c", cfg, "-n"], check=False)
         if "warning" in out:
             log("postfix configuration warnings:\n" + "\n".join(
