@@ -111,10 +111,9 @@ static void json_ms(struct json *j, const struct stage_times *t, double dns_ms, 
 	json_obj_end(j);
 }
 
-/* The fields an attempt and a try share with the top-level smtp object. */
+/* What decided an outcome: the fields the top-level smtp object, each attempt and each try share. */
 static void json_decision(struct json *j, const struct smtp_try *t)
 {
-	char at[32];
 	json_kstr(j, "outcome", probe_outcome_name(t->outcome));
 	json_kstr(j, "stage", probe_stage_name(t->stage));
 	json_key(j, "code");
@@ -126,6 +125,13 @@ static void json_decision(struct json *j, const struct smtp_try *t)
 	json_kstr(j, "text", t->text);
 	if (t->error[0])
 		json_kstr(j, "error", t->error);
+}
+
+/* An attempt or a try: the decision and when it started. */
+static void json_dated_decision(struct json *j, const struct smtp_try *t)
+{
+	char at[32];
+	json_decision(j, t);
 	json_kstr(j, "at", iso8601_ms(t->at_ms, at, sizeof at));
 }
 
@@ -154,17 +160,7 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 
 	json_key(&j, "smtp");
 	json_obj_begin(&j);
-	json_kstr(&j, "outcome", probe_outcome_name(s->outcome));
-	json_kstr(&j, "stage", probe_stage_name(s->stage));
-	json_key(&j, "code");
-	if (s->code)
-		json_int(&j, s->code);
-	else
-		json_null(&j);
-	json_kstr(&j, "enhanced", s->enhanced);
-	json_kstr(&j, "text", s->text);
-	if (s->error[0])
-		json_kstr(&j, "error", s->error);
+	json_decision(&j, s);
 	json_kstr(&j, "mode", r->mode);
 	json_kstr(&j, "mx", s->mx);
 	json_kstr(&j, "ip", s->ip);
@@ -184,7 +180,7 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 	json_key(&j, "attempts");
 	json_arr_begin(&j);
 	json_obj_begin(&j);
-	json_decision(&j, s);
+	json_dated_decision(&j, s);
 	json_ms(&j, &s->t, r->dns_ms, true, r->total_ms);
 	json_obj_end(&j);
 	json_arr_end(&j);
@@ -197,7 +193,7 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 		json_kstr(&j, "mx", t->mx);
 		json_kstr(&j, "ip", t->ip);
 		json_kint(&j, "port", t->port);
-		json_decision(&j, t);
+		json_dated_decision(&j, t);
 		json_ms(&j, &t->t, 0, false, t->t.total_ms);
 		json_obj_end(&j);
 	}

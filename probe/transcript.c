@@ -214,8 +214,7 @@ static void describe_reply(char *buf, size_t len, const struct xchg *x)
 	snprintf(buf, len, "%d%s%s %s", x->code, x->enhanced[0] ? " " : "", x->enhanced, x->text.s);
 }
 
-static void no_reply_error(const struct tr_context *ctx, enum probe_stage stage, const char *what,
-			   char *buf, size_t len)
+static void no_reply_error(const struct tr_context *ctx, const char *what, char *buf, size_t len)
 {
 	if (ctx->timeout_stage != STAGE_NONE)
 		snprintf(buf, len, "timeout: no %s within %.3gs", what, (double)ctx->timeout_ms / 1000.0);
@@ -226,7 +225,6 @@ static void no_reply_error(const struct tr_context *ctx, enum probe_stage stage,
 	else
 		snprintf(buf, len, "%s (while waiting for the %s)",
 			 ctx->curl_error[0] ? ctx->curl_error : "transfer failed", what);
-	(void)stage;
 }
 
 static void parse_tls_text(const char *line, struct smtp_try *try)
@@ -352,7 +350,7 @@ void transcript_analyse(const struct transcript *tr, const struct tr_context *ct
 			}
 			if (x->is_body) {
 				try->outcome = ctx->timeout_stage == STAGE_EOD ? OUTCOME_FAILED : OUTCOME_UNKNOWN;
-				no_reply_error(ctx, STAGE_EOD, "end-of-data reply", try->error, sizeof try->error);
+				no_reply_error(ctx, "end-of-data reply", try->error, sizeof try->error);
 				if (try->outcome == OUTCOME_UNKNOWN)
 					snprintf(try->error, sizeof try->error, "connection lost after the message was sent, "
 						 "before the end-of-data reply: delivery state unknown");
@@ -366,7 +364,7 @@ void transcript_analyse(const struct transcript *tr, const struct tr_context *ct
 					snprintf(what, sizeof what, "greeting");
 				else /* "reply to RCPT", not the address */
 					snprintf(what, sizeof what, "reply to %.*s", (int)strcspn(x->cmd, " "), x->cmd);
-				no_reply_error(ctx, x->stage, what, try->error, sizeof try->error);
+				no_reply_error(ctx, what, try->error, sizeof try->error);
 			}
 			break;
 		}
@@ -406,7 +404,7 @@ void transcript_analyse(const struct transcript *tr, const struct tr_context *ct
 				copy_str(try->error, sizeof try->error, err[0] ? err : "connection failed");
 		} else if (nx == 0) {
 			try->stage = STAGE_BANNER;
-			no_reply_error(ctx, STAGE_BANNER, "greeting", try->error, sizeof try->error);
+			no_reply_error(ctx, "greeting", try->error, sizeof try->error);
 		} else if (ctx->curl_code == 64 && !saw_starttls) {
 			try->stage = STAGE_STARTTLS;
 			copy_str(try->error, sizeof try->error, "STARTTLS required but not offered by the server");
