@@ -160,18 +160,27 @@ static void start_attempt(struct probe_job *job)
 	job->attempt = smtp_attempt_start(job->env.loop, &p, on_smtp_done, job);
 }
 
+/* Every DNS callback starts here: false when the job was cancelled meanwhile (and is freed
+ * now) or the resolver is being destroyed; otherwise the lookup time is counted. */
+static bool dns_answer_wanted(struct probe_job *job, int status, double ms)
+{
+	job->dns_pending = false;
+	if (job->cancelled) {
+		job_free(job);
+		return false;
+	}
+	if (status == ARES_EDESTRUCTION)
+		return false;
+	job->r.dns_ms += ms;
+	return true;
+}
+
 static void on_addr(void *arg, int status, const struct dns_addr *addrs, size_t n, double ms)
 {
 	struct probe_job *job = arg;
 	struct probe_target *tg = &job->targets[job->cur_target];
-	job->dns_pending = false;
-	if (job->cancelled) {
-		job_free(job);
+	if (!dns_answer_wanted(job, status, ms))
 		return;
-	}
-	if (status == ARES_EDESTRUCTION)
-		return;
-	job->r.dns_ms += ms;
 	tg->resolved = true;
 	tg->status = status;
 	if (status == ARES_SUCCESS && n) {
@@ -233,14 +242,8 @@ static void add_target(struct probe_job *job, const char *host)
 static void on_mx(void *arg, int status, const struct dns_mx *mx, size_t n, double ms)
 {
 	struct probe_job *job = arg;
-	job->dns_pending = false;
-	if (job->cancelled) {
-		job_free(job);
+	if (!dns_answer_wanted(job, status, ms))
 		return;
-	}
-	if (status == ARES_EDESTRUCTION)
-		return;
-	job->r.dns_ms += ms;
 	if (status == ARES_SUCCESS) {
 		/* RFC 7505 null MX: the domain accepts no mail. */
 		if (n == 1 && (mx[0].host[0] == '\0' || strcmp(mx[0].host, ".") == 0)) {
