@@ -11,7 +11,8 @@
 Servers (each one small class below: configure, spawn, ready check, stop):
   smtp-sink instances with one fault each, a private Postfix (mx, the same smtpd
   answering 421 at connect on 127.0.0.3, refuse421, submission with Dovecot SASL,
-  notls), a private Dovecot (IMAP, IMAPS, LMTP, auth, Sieve), dnsmasq.
+  notls), a private Dovecot (IMAP, IMAPS, LMTP, auth, Sieve), dnsmasq, postgrey
+  (real greylisting for grey.test, as a Postfix policy service).
 Python 3 standard library only. Needs root (Postfix's master runs as root).
 Nothing outside DIR is written except a small port registry and lock file in the
 temp directory, so that labs started at the same time never share a port.
@@ -37,12 +38,25 @@ import time
 # ---------------------------------------------------------------------------
 # Lab data (extend these tables; the code below reads them)
 
-LAB_DOMAINS = ["seed-a.test", "seed-b.test", "fallback.test", "fallback421.test", "lab.test"]
+LAB_DOMAINS = ["seed-a.test", "seed-b.test", "fallback.test", "fallback421.test", "lab.test",
+               "grey.test"]
 
 # Dovecot users (passwd-file); all of them are also Postfix virtual mailboxes.
 USERS = ["seed1@seed-a.test", "seed2@seed-b.test", "seed1@fallback.test",
-         "seed1@fallback421.test", "canary@lab.test"]
+         "seed1@fallback421.test", "canary@lab.test", "seed1@grey.test"]
 SUBMISSION_USER = "canary@lab.test"
+
+# Real greylisting: mail to any local part at GREY_DOMAIN passes postgrey (a Postfix
+# policy service on the mx, notls smtpds) and lands in the one mailbox GREY_MAILBOX.
+# postgrey keys on (client /24, normalised sender, recipient) and remembers a passed
+# triplet for 35 days: use a fresh recipient local part with letters (digits-only parts
+# are normalised to "#" in senders, not in recipients) for each greylisting test.
+# In the reply text postgrey replaces %s by the seconds still to wait
+# (GREY_DELAY - (now - first seen), whole seconds).
+GREY_DOMAIN = "grey.test"
+GREY_MAILBOX = "seed1@grey.test"
+GREY_DELAY = 3
+GREY_TEXT = "Greylisted, try again in %s seconds"
 
 # Postfix check_recipient_access on the mx service (Postfix prefixes the text with
 # "<rcpt>: Recipient address rejected: ").
@@ -99,6 +113,7 @@ DNS_RECORDS = [
     ("mx", "seed-a.test", "mx.lab.test", 10),
     ("mx", "seed-b.test", "mx.lab.test", 10),
     ("mx", "lab.test", "mx.lab.test", 10),
+    ("mx", GREY_DOMAIN, "mx.lab.test", 10),         # through postgrey
     ("mx", "fallback.test", "mx1.fallback.test", 10),
     ("mx", "fallback.test", "mx2.fallback.test", 20),
     ("a", "mx1.fallback.test", DEAD_IP),
@@ -113,7 +128,7 @@ DNS_RECORDS = [
 ]
 
 CERT_NAMES = ["mx.lab.test", "*.lab.test", "*.seed-a.test", "*.seed-b.test", "*.fallback.test",
-              "*.fallback421.test", "*.sink.test", "localhost"]
+              "*.fallback421.test", "*.sink.test", "*.grey.test", "localhost"]
 CERT_IPS = ["127.0.0.1"]
 
 START_TIMEOUT = 40.0        # whole start must stay well under 60 s
@@ -691,6 +706,55 @@ def grp_id(name):
     return grp.getgrnam(name).gr_gid
 
 
+class Postgrey(Server):
+    """postgrey in the foreground (own session; --daemonize would log to syslog only),
+    stderr to log/postgrey.log, its own BerkeleyDB dir, empty whitelists so that the
+    system's /etc/postgrey lists do not apply and every new triplet is greylisted.
+    Configured before Postfix, which points a restriction class at it."""
+    name = "postgrey"
+    user = "postgrey"
+
+    def configure(self, lab):
+        import pwd
+        pw = pwd.getpwnam(self.user)
+        self.port = lab.ports.pick()
+        d = lab.path("postgrey")
+        self.dbdir = os.path.join(d, "db")
+        os.makedirs(self.dbdir, exist_ok=True)
+        os.chown(self.dbdir, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.dbdir, 0o700)
+        self.wl_clients = os.path.join(d, "whitelist_clients")
+        self.wl_recipients = os.path.join(d, "whitelist_recipients")
+        write(self.wl_clients, "")
+        write(self.wl_recipients, "")
+        lab.postgrey_port = self.port
+        lab.info["postgrey"] = {"port": self.port, "delay": GREY_DELAY, "domain": GREY_DOMAIN,
+                                "mailbox": GREY_MAILBOX}
+
+    def start(self, lab):
+        argv = ["postgrey", "--inet=127.0.0.1:%d" % self.port, "--dbdir=" + self.dbdir,
+                "--user=" + self.user, "--group=" + self.user,
+                "--delay=%d" % GREY_DELAY, "--auto-whitelist-clients=0",
+                "--whitelist-clients=" + self.wl_clients,
+                "--whitelist-recipients=" + self.wl_recipients,
+                "--greylist-text=" + GREY_TEXT]
+        lab.info["pids"][self.name] = spawn(argv, lab.logfile(self.name))
+
+    def ready(self, lab):
+        # one policy request (a triplet no test uses): an action line means the
+        # database is open and requests are answered
+        req = ("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=127.0.0.1\n"
+               "client_name=localhost\nsender=lab-ready@ready.invalid\n"
+               "recipient=lab-ready@ready.invalid\n\n").encode()
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(req)
+                line = read_smtp_line(s, 2)
+        except OSError:
+            return False
+        return bool(line) and line.startswith(b"action=")
+
+
 # The non-smtpd services of a private Postfix's master.cf (chroot off everywhere).
 POSTFIX_SERVICES = """pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -756,8 +820,14 @@ class Postfix(Server):
         os.chown(self.data, grp_owner("postfix"), grp_id("postfix"))
         ok = lab.info["sinks"]["ok"]
         write(os.path.join(cfg, "vmailbox"), "".join("%s OK\n" % u for u in USERS))
+        # grey.test -> the lab_greylist restriction class (postgrey); no permit_mynetworks
+        # anywhere before it, so loopback clients are greylisted like remote ones
         write(os.path.join(cfg, "recipient_access"),
-              "".join("%s %s\n" % kv for kv in RECIPIENT_ACCESS.items()))
+              "".join("%s %s\n" % kv for kv in RECIPIENT_ACCESS.items())
+              + "%s lab_greylist\n" % GREY_DOMAIN)
+        # every local part at grey.test is valid and delivered to the one grey mailbox
+        write(os.path.join(cfg, "virtual_alias"),
+              "/^[^@]+@%s$/ %s\n" % (GREY_DOMAIN.replace(".", "\\."), GREY_MAILBOX))
         main = """# mailcanary lab postfix (generated)
 compatibility_level = 3.6
 queue_directory = {queue}
@@ -784,6 +854,7 @@ relay_transport = smtp:[127.0.0.1]:{ok}
 virtual_mailbox_domains = {domains}
 virtual_mailbox_maps = texthash:{cfg}/vmailbox
 virtual_transport = lmtp:unix:{lmtp}
+virtual_alias_maps = regexp:{cfg}/virtual_alias
 lmtp_destination_recipient_limit = 1
 smtp_tls_security_level = none
 maillog_file = {log}
@@ -796,6 +867,8 @@ smtpd_sender_restrictions =
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions = check_recipient_access texthash:{cfg}/recipient_access, reject_unlisted_recipient
 lab421_client_restrictions = check_client_access static:{{{r421}}}
+smtpd_restriction_classes = lab_greylist
+lab_greylist = check_policy_service inet:127.0.0.1:{grey}
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
@@ -818,7 +891,7 @@ minimal_backoff_time = 10s
 maximal_backoff_time = 60s
 """.format(cfg=cfg, queue=self.queue, data=self.data, ok=ok, domains=" ".join(LAB_DOMAINS), lmtp=lab.lmtp_socket,
            log=lab.logfile("postfix"), logdir=lab.path("log"), r421=CONNECT_421,
-           cert=lab.tls_cert, key=lab.tls_key, auth=lab.auth_socket)
+           cert=lab.tls_cert, key=lab.tls_key, auth=lab.auth_socket, grey=lab.postgrey_port)
         write(os.path.join(cfg, "main.cf"), main)
 
         def inet(addr, port, *opts):
@@ -840,7 +913,7 @@ maximal_backoff_time = 60s
         master += POSTFIX_SERVICES
         write(os.path.join(cfg, "master.cf"), master)
         os.makedirs(lab.path("log"), exist_ok=True)
-        postfix_prepare(cfg, self.queue, self.data, ("vmailbox", "recipient_access"))
+        postfix_prepare(cfg, self.queue, self.data, ("vmailbox", "recipient_access", "virtual_alias"))
         out = run(["postconf", "-c", cfg, "-n"], check=False)
         if "warning" in out:
             log("postfix configuration warnings:\n" + "\n".join(
@@ -907,7 +980,7 @@ def servers():
     """Every server, in start order. Add a server here (a Server subclass)."""
     out = [TLS(), Dnsmasq()]
     out += [SmtpSink(n, o, b) for n, (o, b) in SINKS.items()]
-    out += [Dovecot(), Postfix()]
+    out += [Dovecot(), Postgrey(), Postfix()]
     return out
 
 

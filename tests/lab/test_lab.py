@@ -10,9 +10,11 @@ Python 3 standard library only (plus dig from bind9-dnsutils).
 import base64
 import imaplib
 import os
+import random
 import re
 import socket
 import ssl
+import string
 import subprocess
 import sys
 import tempfile
@@ -271,6 +273,28 @@ def rcpt_reply(port, rcpt, host="127.0.0.1"):
         s.close()
 
 
+def fresh_grey_rcpt():
+    """A grey.test address postgrey has never seen: letters only (postgrey stores passed
+    triplets for 35 days; the lab accepts any local part there)."""
+    return "grey-%s@%s" % ("".join(random.choice(string.ascii_lowercase) for _ in range(12)),
+                           LAB["postgrey"]["domain"])
+
+
+GREY_RE = re.compile(r"^450 4\.2\.0 <([^>]+)>: Recipient address rejected: "
+                     r"Greylisted, try again in (\d+) seconds$")
+
+
+def expect_greylisted(rcpt, port):
+    """One SMTP session up to RCPT; the reply must be postgrey's 450. Returns the seconds
+    postgrey says are left."""
+    code, text = rcpt_reply(port, rcpt)
+    m = GREY_RE.match(text)
+    expect(code == 450 and m and m.group(1) == rcpt, "RCPT %s -> %s" % (rcpt, text))
+    left = int(m.group(2))
+    expect(0 < left <= LAB["postgrey"]["delay"], "seconds left %d in %r" % (left, text))
+    return left
+
+
 def dig(name, qtype="A"):
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(LAB["dns"]["port"]), "+time=2",
                           "+tries=1", "+noall", "+comments", "+answer", name, qtype],
@@ -296,8 +320,14 @@ def run_checks():
 
     @check("lab.json has every key")
     def _():
-        for k in ("dir", "dns", "refused_port", "sinks", "postfix", "imap", "ca_file", "users", "pids"):
+        for k in ("dir", "dns", "refused_port", "sinks", "postfix", "imap", "ca_file", "users",
+                  "pids", "postgrey"):
             expect(k in LAB, "missing %s" % k)
+        pg = LAB["postgrey"]
+        expect(pg == {"port": pg.get("port"), "delay": lab.GREY_DELAY, "domain": "grey.test",
+                      "mailbox": "seed1@grey.test"}, "postgrey %s" % pg)
+        expect(pg["mailbox"] in LAB["users"], "no user %s" % pg["mailbox"])
+        expect("postgrey" in LAB["pids"], "no postgrey pid")
         for k in ("mx", "mx_ip", "mx421_ip", "dead_ip", "refuse421", "submission", "notls"):
             expect(k in pf, "missing postfix.%s" % k)
         want = {"ok", "banner450", "nobanner", "ehlo4xx", "ehlohelo4xx", "mail4xx", "rcpt432",
@@ -308,7 +338,7 @@ def run_checks():
         expect(LAB["dns"]["server"] == "127.0.0.1:%d" % LAB["dns"]["port"], "dns.server")
         ports = list(LAB["sinks"].values()) + [LAB["refused_port"], LAB["dns"]["port"],
                  pf["mx"], pf["refuse421"], pf["submission"], pf["notls"],
-                 LAB["imap"]["port"], LAB["imap"]["imaps_port"]]
+                 LAB["imap"]["port"], LAB["imap"]["imaps_port"], LAB["postgrey"]["port"]]
         expect(len(ports) == len(set(ports)), "ports not unique")
 
     @check("every recorded pid is running")
@@ -453,6 +483,41 @@ def run_checks():
             code, text = rcpt_reply(pf["mx"], rcpt)
             prefix, msg = want[:10], want[10:]
             expect(text.startswith(prefix) and text.endswith(msg), text)
+
+    # --- postgrey (real greylisting for grey.test) ---------------------------
+    delay = LAB["postgrey"]["delay"]
+
+    @check("postgrey: fresh grey.test address: 450 4.2.0 greylisted, early retry 450, "
+           "accepted after the delay + 1 s and delivered into seed1@grey.test")
+    def _():
+        rcpt = fresh_grey_rcpt()
+        t0 = time.monotonic()
+        left = expect_greylisted(rcpt, pf["mx"])
+        expect(left == delay, "first attempt: %d s left, want %d" % (left, delay))
+        expect_greylisted(rcpt, pf["mx"])           # a new session at once: still greylisted
+        time.sleep(max(0.0, t0 + delay + 1 - time.monotonic()))
+        token, q = send_mail(pf["mx"], rcpt)        # RCPT 250 now (send_mail checks it)
+        where = find_and_delete(LAB["postgrey"]["mailbox"], token)
+        expect(where == ["INBOX"], "found in %s (queued: %s)" % (where, q))
+
+    @check("postgrey: another fresh local part is greylisted again (new triplet)")
+    def _():
+        expect_greylisted(fresh_grey_rcpt(), pf["mx"])
+
+    @check("postgrey: no greylisting elsewhere (seed1@seed-a.test accepted at once)")
+    def _():
+        t = time.monotonic()
+        code, text = rcpt_reply(pf["mx"], "seed1@seed-a.test")
+        expect(code == 250, text)
+        expect(time.monotonic() - t < FAST + 1, "took %.2f s" % (time.monotonic() - t))
+
+    @check("postgrey: submission (AUTH) to grey.test is not greylisted, lands in seed1@grey.test")
+    def _():
+        u = lab.SUBMISSION_USER
+        token, q = send_mail(pf["submission"], fresh_grey_rcpt(), tls_host="mx.lab.test",
+                             auth=(u, LAB["users"][u]["password"]))
+        where = find_and_delete(LAB["postgrey"]["mailbox"], token)
+        expect(where == ["INBOX"], "found in %s (queued: %s)" % (where, q))
 
     def expect_421_at_connect(host, port):
         s = Smtp(host, port)
@@ -623,6 +688,7 @@ def run_checks():
         ("seed-a.test", "MX", "NOERROR", ["10 mx.lab.test."]),
         ("seed-b.test", "MX", "NOERROR", ["10 mx.lab.test."]),
         ("lab.test", "MX", "NOERROR", ["10 mx.lab.test."]),
+        ("grey.test", "MX", "NOERROR", ["10 mx.lab.test."]),
         ("mx.lab.test", "A", "NOERROR", ["127.0.0.1"]),
         ("mx.lab.test", "AAAA", "NOERROR", []),
         ("fallback.test", "MX", "NOERROR", ["10 mx1.fallback.test.", "20 mx2.fallback.test."]),
