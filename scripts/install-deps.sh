@@ -7,7 +7,8 @@ BUILD_PKGS=(build-essential cmake pkg-config git
   libcurl4-openssl-dev libssl-dev libc-ares-dev libconfig-dev librrd-dev libcmocka-dev
   clang libclang-rt-14-dev)
 LAB_PKGS=(postfix dovecot-imapd dovecot-lmtpd dovecot-sieve postgrey dnsmasq-base
-  rrdtool rrdcached swaks openssl bind9-dnsutils monitoring-plugins-basic procps iproute2 python3)
+  rrdtool rrdcached swaks openssl bind9-dnsutils monitoring-plugins-basic procps iproute2 python3
+  systemd)
 
 want=("${BUILD_PKGS[@]}" "${LAB_PKGS[@]}")
 missing=()
