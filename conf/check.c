@@ -13,13 +13,12 @@
 #include <unistd.h>
 
 #include "conf_internal.h"
-#include "duration.h"
+#include "schedule.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
-static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int fail(char **err, const char *fmt, ...)
+int conf_fail(char **err, const char *fmt, ...)
 {
 	struct strbuf sb;
 	va_list ap;
@@ -64,11 +63,7 @@ char *conf_quote(const char *s)
 	return q;
 }
 
-/* fail() with the value quoted in front: "VALUE" MESSAGE. */
-static int failq(char **err, const char *value, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int failq(char **err, const char *value, const char *fmt, ...)
+int conf_failq(char **err, const char *value, const char *fmt, ...)
 {
 	struct strbuf sb;
 	va_list ap;
@@ -199,7 +194,7 @@ static bool hostport_ok(const char *s, bool need_port)
 int conf_check_nonempty(const char *s, char **err)
 {
 	if (!*s)
-		return fail(err, "must not be empty");
+		return conf_fail(err, "must not be empty");
 	return 0;
 }
 
@@ -212,7 +207,7 @@ int conf_check_name(const char *s, char **err)
 		if (!is_alnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
 			ok = false;
 	if (!ok)
-		return failq(err, s, "is not a valid name (1 to 64 letters, digits, '.', '_' or '-', "
+		return conf_failq(err, s, "is not a valid name (1 to 64 letters, digits, '.', '_' or '-', "
 				     "starting with a letter or digit)");
 	return 0;
 }
@@ -225,7 +220,7 @@ int conf_check_envname(const char *s, char **err)
 		if (!is_alnum((unsigned char)s[i]) && s[i] != '_')
 			ok = false;
 	if (!ok)
-		return failq(err, s, "is not an environment variable name (letters, digits and '_', "
+		return conf_failq(err, s, "is not an environment variable name (letters, digits and '_', "
 				     "not starting with a digit)");
 	return 0;
 }
@@ -240,24 +235,24 @@ int conf_check_address(const char *s, char **err)
 	const char *at = strrchr(s, '@');
 
 	if (!at || at == s || !at[1])
-		return failq(err, s, "is not an address of the form local@domain");
+		return conf_failq(err, s, "is not an address of the form local@domain");
 	if (strchr(s, '@') != at)
-		return failq(err, s, "has more than one '@'");
+		return conf_failq(err, s, "has more than one '@'");
 	if (strlen(s) > 254)
-		return failq(err, s, "is longer than 254 characters");
+		return conf_failq(err, s, "is longer than 254 characters");
 	size_t ln = (size_t)(at - s);
 	if (ln > 64)
-		return failq(err, s, "has a local part longer than 64 characters");
+		return conf_failq(err, s, "has a local part longer than 64 characters");
 	for (size_t i = 0; i < ln; i++) {
 		bool dot = s[i] == '.';
 		if (!atext((unsigned char)s[i]) && !dot)
-			return failq(err, s, "has a character not allowed in the local part "
+			return conf_failq(err, s, "has a character not allowed in the local part "
 					     "(quoted local parts are not supported)");
 		if (dot && (i == 0 || i == ln - 1 || s[i + 1] == '.'))
-			return failq(err, s, "has a misplaced '.' in the local part");
+			return conf_failq(err, s, "has a misplaced '.' in the local part");
 	}
 	if (!conf_hostname_ok(at + 1, true))
-		return failq(err, s, "does not have a plausible mail domain after the '@'");
+		return conf_failq(err, s, "does not have a plausible mail domain after the '@'");
 	return 0;
 }
 
@@ -276,12 +271,12 @@ int conf_check_helo(const char *s, char **err)
 			free(in);
 		}
 		if (!ok)
-			return failq(err, s, "is not an address literal such as \"[192.0.2.1]\" or "
+			return conf_failq(err, s, "is not an address literal such as \"[192.0.2.1]\" or "
 					     "\"[IPv6:2001:db8::1]\"");
 		return 0;
 	}
 	if (!conf_hostname_ok(s, false))
-		return failq(err, s, "is not a host name or an address literal such as "
+		return conf_failq(err, s, "is not a host name or an address literal such as "
 				     "\"[192.0.2.1]\"");
 	return 0;
 }
@@ -290,14 +285,14 @@ int conf_check_host(const char *s, char **err)
 {
 	if (ip4_ok(s) || ip6_ok(s) || conf_hostname_ok(s, false))
 		return 0;
-	return failq(err, s, "is not a host name or IP address");
+	return conf_failq(err, s, "is not a host name or IP address");
 }
 
 int conf_check_ip(const char *s, char **err)
 {
 	if (ip4_ok(s) || ip6_ok(s))
 		return 0;
-	return failq(err, s, "is not an IPv4 or IPv6 address");
+	return conf_failq(err, s, "is not an IPv4 or IPv6 address");
 }
 
 int conf_check_dns_server(const char *s, char **err)
@@ -319,7 +314,7 @@ int conf_check_dns_server(const char *s, char **err)
 		ok = ip6_ok(s);
 	}
 	if (!ok)
-		return failq(err, s, "is not a name server address: use \"ip\", \"ip:port\" or "
+		return conf_failq(err, s, "is not a name server address: use \"ip\", \"ip:port\" or "
 				     "\"[ipv6]:port\" (port 1 to 65535)");
 	return 0;
 }
@@ -327,7 +322,7 @@ int conf_check_dns_server(const char *s, char **err)
 int conf_check_zone(const char *s, char **err)
 {
 	if (!conf_hostname_ok(s, true))
-		return failq(err, s, "is not a DNS zone name such as \"zen.spamhaus.org\"");
+		return conf_failq(err, s, "is not a DNS zone name such as \"zen.spamhaus.org\"");
 	return 0;
 }
 
@@ -340,19 +335,19 @@ int conf_check_imap_url(const char *s, char **err)
 	else if (strncmp(s, "imap://", 7) == 0)
 		rest = s + 7;
 	else
-		return failq(err, s, "must start with imap:// or imaps://");
+		return conf_failq(err, s, "must start with imap:// or imaps://");
 	if (has_ctl_or_space(s))
-		return failq(err, s, "contains a space or a control character");
+		return conf_failq(err, s, "contains a space or a control character");
 	size_t alen = strcspn(rest, "/?#");
 	char *auth = xstrndup(rest, alen);
 	int rc = 0;
 	if (strchr(auth, '@'))
-		rc = failq(err, s, "must not hold a user name or password: use username and "
+		rc = conf_failq(err, s, "must not hold a user name or password: use username and "
 				   "password_file or password_env");
 	else if (!*auth)
-		rc = failq(err, s, "has no host");
+		rc = conf_failq(err, s, "has no host");
 	else if (!hostport_ok(auth, false))
-		rc = failq(err, s, "does not have a valid host[:port] (port 1 to 65535)");
+		rc = conf_failq(err, s, "does not have a valid host[:port] (port 1 to 65535)");
 	free(auth);
 	return rc;
 }
@@ -367,194 +362,40 @@ int conf_check_header(const char *s, char **err)
 	size_t nlen;
 
 	if (strpbrk(s, "\r\n"))
-		return failq(err, s, "contains CR or LF: one header line per entry, no folding");
+		return conf_failq(err, s, "contains CR or LF: one header line per entry, no folding");
 	if (!colon || colon == s)
-		return failq(err, s, "is not a header line of the form \"Name: value\"");
+		return conf_failq(err, s, "is not a header line of the form \"Name: value\"");
 	nlen = (size_t)(colon - s);
 	for (size_t i = 0; i < nlen; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= 32 || c >= 127)
-			return failq(err, s, "has an invalid header field name (printable ASCII, no "
+			return conf_failq(err, s, "has an invalid header field name (printable ASCII, no "
 					     "spaces, before the ':')");
 	}
 	for (const unsigned char *p = (const unsigned char *)colon + 1; *p; p++) {
 		if ((*p < 32 && *p != '\t') || *p == 127)
-			return failq(err, s, "contains a control character");
+			return conf_failq(err, s, "contains a control character");
 		if (*p >= 128)
-			return failq(err, s, "contains non-ASCII bytes");
+			return conf_failq(err, s, "contains non-ASCII bytes");
 	}
 	if (colon[1 + strspn(colon + 1, " \t")] == '\0')
-		return failq(err, s, "has an empty value");
+		return conf_failq(err, s, "has an empty value");
 	if (strlen(s) > 998)
-		return failq(err, s, "is longer than 998 characters");
+		return conf_failq(err, s, "is longer than 998 characters");
 	for (size_t i = 0; probe_headers[i]; i++)
 		if (strlen(probe_headers[i]) == nlen && strncasecmp(s, probe_headers[i], nlen) == 0)
-			return failq(err, s, "sets %s, which the probe sets itself", probe_headers[i]);
+			return conf_failq(err, s, "sets %s, which the probe sets itself", probe_headers[i]);
 	return 0;
 }
 
 /* ---- schedules ---- */
 
-static bool word_is(const char *s, const char *word, const char **rest)
-{
-	size_t n = strlen(word);
-	if (strncmp(s, word, n) != 0 || (s[n] && s[n] != ' ' && s[n] != '\t'))
-		return false;
-	*rest = s + n + strspn(s + n, " \t");
-	return true;
-}
-
-/* Reads a number of at most 4 digits at *p; returns -1 when there is none. */
-static int cron_num(const char **p)
-{
-	int v = 0, n = 0;
-	while (**p >= '0' && **p <= '9') {
-		if (n < 4)
-			v = v * 10 + (**p - '0');
-		else
-			v = 9999;
-		n++;
-		(*p)++;
-	}
-	return n ? v : -1;
-}
-
-/* One cron field of length len: items separated by ',', each "*", "N" or "N-M", with an
- * optional "/STEP" after "*" or a range. */
-static int cron_field(const char *whole, const char *f, size_t len, const char *what, int lo, int hi,
-		      char **err)
-{
-	char *field = xstrndup(f, len);
-	const char *p = field;
-	int rc = 0;
-
-	for (;;) {
-		int a, b;
-		bool range;
-		if (*p == '*') {
-			a = lo;
-			b = hi;
-			range = true;
-			p++;
-		} else {
-			if ((a = cron_num(&p)) < 0) {
-				rc = failq(err, whole, "has a bad %s field \"%s\" (numbers, '*', ',', '-' "
-						       "and '/')", what, field);
-				break;
-			}
-			b = a;
-			range = false;
-			if (*p == '-') {
-				p++;
-				if ((b = cron_num(&p)) < 0) {
-					rc = failq(err, whole, "has a bad %s field \"%s\" (a range needs two "
-							       "numbers)", what, field);
-					break;
-				}
-				range = true;
-			}
-			if (a < lo || a > hi || b < lo || b > hi) {
-				rc = failq(err, whole, "has %s %d out of range %d-%d", what,
-					   (a < lo || a > hi) ? a : b, lo, hi);
-				break;
-			}
-			if (a > b) {
-				rc = failq(err, whole, "has a backwards %s range %d-%d", what, a, b);
-				break;
-			}
-		}
-		if (*p == '/') {
-			p++;
-			int step = cron_num(&p);
-			if (!range) {
-				rc = failq(err, whole, "has a step in the %s field without '*' or a range "
-						       "before it", what);
-				break;
-			}
-			if (step < 1 || step > hi) {
-				rc = failq(err, whole, "has a bad step in the %s field (1 to %d)", what, hi);
-				break;
-			}
-		}
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p) {
-			rc = failq(err, whole, "has a bad %s field \"%s\" (numbers, '*', ',', '-' and "
-					       "'/')", what, field);
-		}
-		break;
-	}
-	free(field);
-	return rc;
-}
-
-static int cron_check(const char *whole, const char *spec, char **err)
-{
-	static const struct {
-		const char *what;
-		int lo, hi;
-	} fields[5] = {
-		{ "minute", 0, 59 }, { "hour", 0, 23 }, { "day", 1, 31 }, { "month", 1, 12 },
-		{ "weekday", 0, 7 },
-	};
-	const char *start[6];
-	size_t len[6];
-	int n = 0;
-
-	for (const char *p = spec; *p;) {
-		p += strspn(p, " \t");
-		if (!*p)
-			break;
-		size_t l = strcspn(p, " \t");
-		if (n < 6) {
-			start[n] = p;
-			len[n] = l;
-		}
-		n++;
-		p += l;
-	}
-	if (n != 5)
-		return failq(err, whole, "needs 5 cron fields (minute hour day month weekday), not %d",
-			     n);
-	for (int i = 0; i < 5; i++)
-		if (cron_field(whole, start[i], len[i], fields[i].what, fields[i].lo, fields[i].hi, err))
-			return -1;
-	return 0;
-}
-
+/* One parser: schedule_parse (schedule.c) also gives the scheduler its fire times. */
 int conf_schedule_check(const char *s, char **err)
 {
-	const char *rest;
+	struct schedule sc;
 
-	*err = NULL;
-	if (!s || !*s)
-		return fail(err, "empty schedule (use \"hourly\", \"daily\", \"weekly\", \"every "
-				 "DURATION\" or \"cron MIN HOUR DAY MONTH WEEKDAY\")");
-	if (strcmp(s, "hourly") == 0 || strcmp(s, "daily") == 0 || strcmp(s, "weekly") == 0)
-		return 0;
-	if (word_is(s, "every", &rest)) {
-		const char *derr;
-		int64_t ms;
-		if (!*rest)
-			return failq(err, s, "needs a duration, e.g. \"every 15m\"");
-		char *d = xstrndup(rest, strcspn(rest, " \t"));
-		bool trailing = rest[strlen(d) + strspn(rest + strlen(d), " \t")] != '\0';
-		int rc = 0;
-		if (trailing)
-			rc = failq(err, s, "has more than one duration (write \"every 1h30m\")");
-		else if (duration_parse(d, &ms, &derr) < 0)
-			rc = failq(err, s, "has a bad duration: %s", derr);
-		else if (ms <= 0)
-			rc = failq(err, s, "needs an interval greater than zero");
-		free(d);
-		return rc;
-	}
-	if (word_is(s, "cron", &rest))
-		return cron_check(s, rest, err);
-	return failq(err, s, "is not a schedule (use \"hourly\", \"daily\", \"weekly\", \"every "
-			     "DURATION\" or \"cron MIN HOUR DAY MONTH WEEKDAY\")");
+	return schedule_parse(s, &sc, err);
 }
 
 /* ---- files ---- */
@@ -564,14 +405,14 @@ int conf_check_secret_file(const char *s, char **err)
 	struct stat st;
 
 	if (stat(s, &st) == -1)
-		return failq(err, s, "cannot be used: %s", strerror(errno));
+		return conf_failq(err, s, "cannot be used: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return failq(err, s, "is not a regular file");
+		return conf_failq(err, s, "is not a regular file");
 	if (st.st_mode & 077)
-		return failq(err, s, "is accessible by group or others (mode %04o): make it 0600 or "
+		return conf_failq(err, s, "is accessible by group or others (mode %04o): make it 0600 or "
 				     "0400", (unsigned)(st.st_mode & 07777));
 	if (access(s, R_OK) == -1)
-		return failq(err, s, "cannot be read: %s", strerror(errno));
+		return conf_failq(err, s, "cannot be read: %s", strerror(errno));
 	return 0;
 }
 
@@ -580,11 +421,11 @@ int conf_check_readable_file(const char *s, char **err)
 	struct stat st;
 
 	if (stat(s, &st) == -1)
-		return failq(err, s, "cannot be used: %s", strerror(errno));
+		return conf_failq(err, s, "cannot be used: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return failq(err, s, "is not a regular file");
+		return conf_failq(err, s, "is not a regular file");
 	if (access(s, R_OK) == -1)
-		return failq(err, s, "cannot be read: %s", strerror(errno));
+		return conf_failq(err, s, "cannot be read: %s", strerror(errno));
 	return 0;
 }
 
@@ -592,15 +433,15 @@ int conf_check_rrdcached(const char *s, char **err)
 {
 	if (strncmp(s, "unix:", 5) == 0 ? s[5] != '\0' : (s[0] == '/' || hostport_ok(s, false)))
 		return 0;
-	return failq(err, s, "is not \"unix:/path\", \"/path\" or \"host:port\"");
+	return conf_failq(err, s, "is not \"unix:/path\", \"/path\" or \"host:port\"");
 }
 
 int conf_check_folder(const char *s, char **err)
 {
 	if (!*s)
-		return fail(err, "must not be empty");
+		return conf_fail(err, "must not be empty");
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 32 || *p == 127)
-			return failq(err, s, "contains a control character");
+			return conf_failq(err, s, "contains a control character");
 	return 0;
 }

@@ -155,7 +155,7 @@ void conf_schema_doc(FILE *fp);
  * docs/mailcanary.conf.5. */
 void conf_schema_man(FILE *fp);
 
-/* Added: checks a schedule: "hourly", "daily", "weekly", "every DURATION" (greater than zero) or
+/* Added: checks a schedule: "hourly", "daily", "weekly", "every DURATION" (whole seconds, at least 1s) or
  * "cron MIN HOUR DAY MONTH WEEKDAY" (5 fields of numbers, '*', lists ',', ranges '-', steps '/';
  * minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7). Returns 0 (*err NULL), or -1 with
  * *err an owned message (it quotes s but not the key). For the scheduler to reuse. */

@@ -87,6 +87,10 @@ conf_check_fn conf_check_envname;
 /* s in double quotes with control characters escaped (\r, \n, \xNN), cut after 120
  * characters: safe to print. Returns owned. */
 char *conf_quote(const char *s);
+/* Sets *err to the formatted message (owned) and returns -1. */
+int conf_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* conf_fail() with the value quoted in front: "VALUE" MESSAGE. */
+int conf_failq(char **err, const char *value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Syntax of a host name: labels of letters, digits and '-', 1..63 each, 253 in all. need_dot: at
  * least two labels and a last label that is not all digits (a plausible mail domain). */

@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* The same text as a schedule, and after "every ": accepted exactly when it is a duration
-	 * greater than zero. */
+	 * of whole seconds, at least one. */
 	check_schedule(s);
 	if (size < 4096 && s[0] && !strpbrk(s, " \t")) {
 		size_t n = strlen(s);
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(every + 6, s, n + 1);
 		char *serr = NULL;
 		int src = conf_schedule_check(every, &serr);
-		FUZZ_CHECK((src == 0) == (rc == 0 && ms > 0), "conf_schedule_check(\"%s\") = %d, duration_parse = %d",
+		FUZZ_CHECK((src == 0) == (rc == 0 && ms >= 1000 && ms % 1000 == 0), "conf_schedule_check(\"%s\") = %d, duration_parse = %d",
 			   every, src, rc);
 		free(serr);
 		free(every);

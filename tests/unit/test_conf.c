@@ -853,7 +853,7 @@ static void test_schedule_check(void **state)
 {
 	(void)state;
 	static const char *const good[] = {
-		"hourly", "daily", "weekly", "every 15m", "every 1h30m", "every  90s", "every 1ms",
+		"hourly", "daily", "weekly", "every 15m", "every 1h30m", "every  90s", "every 1s",
 		"cron 0 * * * *", "cron */5 * * * *", "cron 0 6 * * 1-5", "cron 0,30 8-18/2 1,15 1-12/3 0,7",
 		"cron 59 23 31 12 7", "cron\t0 0 1 1 0",
 	};
@@ -871,6 +871,7 @@ static void test_schedule_check(void **state)
 		{ "every", "\"every\" needs a duration, e.g. \"every 15m\"" },
 		{ "every ", "\"every \" needs a duration, e.g. \"every 15m\"" },
 		{ "every 0s", "\"every 0s\" needs an interval greater than zero" },
+		{ "every 1ms", "\"every 1ms\" needs an interval of at least 1s" },
 		{ "every 15", "\"every 15\" has a bad duration: missing unit (use ms, s, m, h, d or w)" },
 		{ "every 15q", "\"every 15q\" has a bad duration: unknown unit (use ms, s, m, h, d or w)" },
 		{ "every 1h 30m", "\"every 1h 30m\" has more than one duration (write \"every 1h30m\")" },
