@@ -2,29 +2,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "conf.h"
 #include "duration.h"
-#include "jsonlog.h"
 #include "log.h"
 #include "result.h"
-#include "round.h"
+#include "clock.h"
+#include "engine.h"
+#include "journal.h"
+#include "strmap.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 struct probe_out {
 	bool json;
 	bool transcript;
-	const char *state_dir;
-	size_t n, n_accepted, n_by_outcome[OUTCOME_UNKNOWN + 1];
-	bool log_warned;
+	struct strmap latest;   /* probe id -> latest outcome (enum probe_outcome, as a pointer) */
+	size_t n_results;
 };
 
 static void print_human(const struct probe_result *r, bool transcript)
 {
 	const struct smtp_try *s = &r->smtp;
-	char code[8] = "-";
+	char code[8] = "-", at[32];
 	if (s->code)
 		snprintf(code, sizeof code, "%d", s->code);
 	const char *text = s->text[0] ? s->text : s->error;
@@ -45,6 +47,12 @@ static void print_human(const struct probe_result *r, bool transcript)
 		else
 			printf("%s\n", t->error);
 	}
+	if (r->attempt > 1 && s->outcome == OUTCOME_ACCEPTED)
+		printf("%-20s   accepted after %.1f s, at attempt %d\n", "", probe_accepted_after_s(r), r->attempt);
+	else if (r->attempt > 1)
+		printf("%-20s   attempt %d of probe %s\n", "", r->attempt, r->probe_id);
+	if (!r->final)
+		printf("%-20s   retry (attempt %d) at %s\n", "", r->attempt + 1, iso8601_ms(r->retry_at_ms, at, sizeof at));
 	for (size_t i = 0; i < s->n_warnings; i++)
 		printf("%-20s   warning: %s\n", "", s->warnings[i]);
 	if (transcript)
@@ -56,35 +64,57 @@ static void print_human(const struct probe_result *r, bool transcript)
 static void on_result(void *arg, const struct probe_result *r)
 {
 	struct probe_out *o = arg;
-	struct strbuf line;
-	sb_init(&line);
-	probe_result_json(r, &line, o->transcript);
 	if (o->json) {
+		struct strbuf line;
+		sb_init(&line);
+		probe_result_json(r, &line, o->transcript);
 		fputs(line.s, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);
+		sb_fini(&line);
 	} else {
 		print_human(r, o->transcript);
 	}
-	/* The detail log never carries the transcript (it stays small); credentials never appear. */
-	sb_reset(&line);
-	probe_result_json(r, &line, false);
-	char *err = NULL;
-	if (jsonlog_append(o->state_dir, line.s, &err) < 0) {
-		if (!o->log_warned)
-			log_warnx("detail log not written: %s", err);
-		o->log_warned = true;
-		free(err);
-	}
-	sb_fini(&line);
-	o->n++;
-	o->n_by_outcome[r->smtp.outcome <= OUTCOME_UNKNOWN ? r->smtp.outcome : OUTCOME_NONE]++;
+	strmap_put(&o->latest, r->probe_id, (void *)(uintptr_t)(r->smtp.outcome + 1));
+	o->n_results++;
 }
 
 static void probe_usage(FILE *fp)
 {
 	fprintf(fp, "usage: mailcanary [-c FILE] probe [SEED...] [--json] [--transcript] [--no-readback] "
-		    "[--wait DURATION]\n");
+		    "[--wait DURATION]\n"
+		    "       mailcanary [-c FILE] probe --due [--json] [--wait DURATION]\n");
+}
+
+/* The journal for this run: required by --due, taken when free otherwise. */
+static int open_state(const struct mon_conf *conf, bool required, int *lock_fd, struct journal **j,
+		      struct journal_state *st)
+{
+	char *err = NULL;
+	*j = NULL;
+	*lock_fd = journal_lock(conf->state_dir, &err);
+	if (*lock_fd < 0) {
+		if (required) {
+			fprintf(stderr, "mailcanary: %s\n", err);
+			free(err);
+			return -1;
+		}
+		log_warnx("%s; this run keeps no journal: a deferral is retried only within --wait", err);
+		free(err);
+		return 0;
+	}
+	*j = journal_open(conf->state_dir, wall_ms(), st, &err);
+	if (!*j) {
+		fprintf(stderr, "mailcanary: journal: %s\n", err);
+		free(err);
+		close(*lock_fd);
+		*lock_fd = -1;
+		return -1;
+	}
+	if (st->n_corrupt)
+		log_warnx("journal in %s: %zu corrupt record%s skipped", conf->state_dir, st->n_corrupt,
+			  st->n_corrupt == 1 ? "" : "s");
+	return 0;
 }
 
 int cmd_probe(const struct cli_globals *g, int argc, char **argv)
@@ -99,6 +129,8 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct probe_out out;
+	bool due = false;
+	int64_t wait_ms = 0;
 	int ch;
 	memset(&out, 0, sizeof out);
 	optind = 1;
@@ -108,25 +140,28 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		case 't': out.transcript = true; break;
 		case 'n': break; /* readback is not part of this version: always implied */
 		case 'w': {
-			int64_t ms;
 			const char *err;
-			if (duration_parse(optarg, &ms, &err) < 0) {
+			if (duration_parse(optarg, &wait_ms, &err) < 0) {
 				fprintf(stderr, "mailcanary: --wait %s: %s\n", optarg, err);
 				return EXIT_USAGE;
 			}
-			break; /* no pending readbacks or retries to wait for in this version */
+			break;
 		}
-		case 'd':
-			fprintf(stderr, "mailcanary: probe --due (the cron mode) is not available in this version yet\n");
-			return EXIT_USAGE;
+		case 'd': due = true; break;
 		case 'h': probe_usage(stdout); return 0;
 		default: probe_usage(stderr); return EXIT_USAGE;
 		}
+	}
+	if (due && optind < argc) {
+		fprintf(stderr, "mailcanary: probe --due runs what the schedules say is due: name no seeds\n");
+		return EXIT_USAGE;
 	}
 
 	struct mon_conf *conf = cli_load_conf(g);
 	if (!conf)
 		return EXIT_USAGE;
+	if (due)
+		cli_log_setup(conf, g->verbose, false);
 
 	/* The seeds: all, or the named ones in the order given. */
 	size_t n = optind < argc ? (size_t)(argc - optind) : conf->n_seeds;
@@ -149,41 +184,61 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		fprintf(stderr, "mailcanary: %s lists no seeds: nothing to probe\n", g->config_path);
 		rc = EXIT_USAGE;
 	}
+	int lock_fd = -1;
+	struct journal *journal = NULL;
+	struct journal_state st;
+	memset(&st, 0, sizeof st);
+	if (rc == 0 && open_state(conf, due, &lock_fd, &journal, &st) < 0)
+		rc = EXIT_USAGE;
 	if (rc != 0) {
 		free(seeds);
 		conf_free(conf);
 		return rc;
 	}
 
-	out.state_dir = conf->state_dir;
+	strmap_init(&out.latest, false);
 	if (!out.json)
 		printf("%-20s %-9s %-9s %-4s %-8s %9s  %s\n", "SEED", "OUTCOME", "STAGE", "CODE", "ENH", "TOTAL_MS",
 		       "TEXT");
-	struct round_params rp = {
-		.conf = conf,
+	struct engine_params ep = {
+		.mode = due ? ENGINE_DUE : ENGINE_ONCE,
 		.seeds = seeds,
-		.n_seeds = n,
+		.n_seeds = due ? 0 : n,
 		.keep_transcript = out.transcript,
+		.journal = journal,
+		.jstate = &st,
+		.wait_ms = wait_ms,
+		.grace_ms = due ? PROBE_DUE_GRACE_MS : -1,
 		.on_result = on_result,
 		.arg = &out,
 	};
 	char *err = NULL;
-	if (round_run(&rp, &err) < 0) {
+	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
+	journal_state_fini(&st);
+	if (!e) {
 		fprintf(stderr, "mailcanary: %s\n", err);
 		free(err);
 		rc = 1;
 	} else {
-		size_t bad = out.n - out.n_by_outcome[OUTCOME_ACCEPTED];
+		engine_run(e);
+		engine_free(e);
+		size_t by[OUTCOME_UNKNOWN + 2] = { 0 };
+		for (size_t i = 0; i < out.latest.cap; i++)
+			if (out.latest.slots[i].key)
+				by[(uintptr_t)out.latest.slots[i].value - 1]++;
+		size_t probes = out.latest.n;
 		if (!out.json) {
-			printf("%zu probe%s: %zu accepted", out.n, out.n == 1 ? "" : "s", out.n_by_outcome[OUTCOME_ACCEPTED]);
+			printf("%zu probe%s: %zu accepted", probes, probes == 1 ? "" : "s", by[OUTCOME_ACCEPTED]);
 			for (int o = OUTCOME_DEFERRED; o <= OUTCOME_UNKNOWN; o++)
-				if (out.n_by_outcome[o])
-					printf(", %zu %s", out.n_by_outcome[o], probe_outcome_name((enum probe_outcome)o));
+				if (by[o])
+					printf(", %zu %s", by[o], probe_outcome_name((enum probe_outcome)o));
 			printf("\n");
 		}
-		rc = bad || out.n != n ? EXIT_PROBLEM : 0;
+		rc = probes - by[OUTCOME_ACCEPTED] || (!due && probes < n) ? EXIT_PROBLEM : 0;
 	}
+	strmap_fini(&out.latest);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free(seeds);
-	conf_free(conf);
 	return rc;
 }

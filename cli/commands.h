@@ -2,6 +2,8 @@
 #ifndef MON_CLI_COMMANDS_H
 #define MON_CLI_COMMANDS_H
 
+#include <stdbool.h>
+
 struct cli_globals {
 	const char *config_path;
 	int verbose;
@@ -9,6 +11,12 @@ struct cli_globals {
 
 int cmd_check_config(const struct cli_globals *g, int argc, char **argv);
 int cmd_probe(const struct cli_globals *g, int argc, char **argv);
+int cmd_run(const struct cli_globals *g, int argc, char **argv);
+
+struct mon_conf;
+/* Logging as the configuration's log group says (stderr or syslog with its facility); the
+ * daemon logs its events at level info, other commands from -v on. */
+void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon);
 
 /* Loads the configuration or prints every error (FILE:LINE: key: message) to stderr.
  * Returns the owned config or NULL. */
@@ -16,5 +24,11 @@ struct mon_conf *cli_load_conf(const struct cli_globals *g);
 
 #define EXIT_PROBLEM 1 /* a probe was not accepted */
 #define EXIT_USAGE 2   /* usage or configuration error */
+
+/* probe --due: how long attempts still running when --wait ends may go on before they are
+ * cancelled (journaled as interrupted, never resent). */
+#define PROBE_DUE_GRACE_MS 30000
+/* run: the same after SIGTERM/SIGINT (below systemd's default stop timeout of 90 s). */
+#define RUN_STOP_GRACE_MS 30000
 
 #endif

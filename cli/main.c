@@ -31,8 +31,16 @@ static void usage(FILE *fp)
 		"  probe [SEED...] [--json] [--transcript] [--no-readback] [--wait DURATION]\n"
 		"                        probe all seeds (or the named ones) now; one line per probe,\n"
 		"                        --json: one JSON object per line; --transcript adds the SMTP\n"
-		"                        dialogue (credentials redacted). Exit 0 all accepted,\n"
+		"                        dialogue (credentials redacted). A deferral is retried on\n"
+		"                        retry.schedule within --wait (default 0), later by the daemon\n"
+		"                        or the cron mode from the journal. Exit 0 all accepted,\n"
 		"                        1 any deferred/rejected/failed/unknown, 2 usage or config error\n"
+		"  probe --due [--json] [--wait DURATION]\n"
+		"                        the cron mode: runs what the schedules and the journal say is\n"
+		"                        due (retries, missed slots once), waits at most DURATION for\n"
+		"                        more, journals the rest; run it every minute from cron\n"
+		"  run                   the daemon: probes on schedule until SIGTERM/SIGINT (running\n"
+		"                        attempts finish, up to 30 s), SIGHUP reloads the configuration\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");
@@ -97,7 +105,9 @@ int main(int argc, char **argv)
 		rc = cmd_check_config(&g, cargc, cargv);
 	else if (strcmp(cmd, "probe") == 0)
 		rc = cmd_probe(&g, cargc, cargv);
-	else if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "dns") == 0 ||
+	else if (strcmp(cmd, "run") == 0)
+		rc = cmd_run(&g, cargc, cargv);
+	else if (strcmp(cmd, "check") == 0 || strcmp(cmd, "dns") == 0 ||
 		 strcmp(cmd, "status") == 0 || strcmp(cmd, "graph") == 0) {
 		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
 		rc = EXIT_USAGE;

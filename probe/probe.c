@@ -69,7 +69,8 @@ static void job_on_finish(void *arg)
 				  job->r.tries[job->r.n_tries - 1].t.total_ms;
 	else
 		job->r.total_ms = (double)(mono_us() - job->t_start_us) / 1000.0;
-	log_info("probe=%s seed=%s outcome=%s stage=%s code=%d enh=%s ms=%.1f", job->r.probe_id, job->r.seed,
+	log_info("event=attempt probe=%s seed=%s attempt=%d outcome=%s stage=%s code=%d enh=%s ms=%.1f",
+		 job->r.probe_id, job->r.seed, job->r.attempt,
 		 probe_outcome_name(job->r.smtp.outcome), probe_stage_name(job->r.smtp.stage), job->r.smtp.code,
 		 job->r.smtp.enhanced[0] ? job->r.smtp.enhanced : "-", job->r.total_ms);
 	job->done(job->arg, &job->r);
@@ -91,7 +92,7 @@ static void job_fail(struct probe_job *job, enum probe_stage stage, const char *
 	struct smtp_try *t = &job->r.smtp;
 	t->outcome = OUTCOME_FAILED;
 	t->stage = stage;
-	t->at_ms = job->r.sent_at_ms;
+	t->at_ms = job->r.attempt_at_ms;
 	va_start(ap, fmt);
 	vsnprintf(t->error, sizeof t->error, fmt, ap);
 	va_end(ap);
@@ -266,8 +267,8 @@ static void on_mx(void *arg, int status, const struct dns_mx *mx, size_t n, doub
 	job_next(job);
 }
 
-struct probe_job *probe_start(const struct probe_env *env, const struct conf_seed *seed, probe_done_cb *done,
-			      void *arg)
+struct probe_job *probe_start(const struct probe_env *env, const struct conf_seed *seed,
+			      const struct probe_ident *ident, probe_done_cb *done, void *arg)
 {
 	struct probe_job *job = xcalloc(1, sizeof *job);
 	const struct conf_sender *s = seed->sender;
@@ -282,9 +283,13 @@ struct probe_job *probe_start(const struct probe_env *env, const struct conf_see
 	snprintf(job->r.seed, sizeof job->r.seed, "%s", seed->name);
 	snprintf(job->r.vantage, sizeof job->r.vantage, "%s", env->conf->vantage ? env->conf->vantage : "");
 	snprintf(job->r.mode, sizeof job->r.mode, "%s", conf_mode_name(s->mode));
-	job->r.sent_at_ms = wall_ms();
+	job->r.attempt_at_ms = wall_ms();
+	job->r.sent_at_ms = ident ? ident->sent_at_ms : job->r.attempt_at_ms;
+	job->r.attempt = ident ? ident->attempt : 1;
 	job->r.smtp.port = s->port;
-	if (message_new_probe_id(job->r.probe_id, sizeof job->r.probe_id, job->r.sent_at_ms) < 0) {
+	if (ident) {
+		snprintf(job->r.probe_id, sizeof job->r.probe_id, "%s", ident->probe_id);
+	} else if (message_new_probe_id(job->r.probe_id, sizeof job->r.probe_id, job->r.sent_at_ms) < 0) {
 		job_fail(job, STAGE_CONNECT, "no random bytes for the probe id");
 		return job;
 	}

@@ -22,12 +22,21 @@ struct probe_env {
 	bool keep_transcript;
 };
 
-/* r is borrowed for the duration of the call. */
-typedef void probe_done_cb(void *arg, const struct probe_result *r);
+/* r is borrowed for the duration of the call; the callee may fill its scheduler fields. */
+typedef void probe_done_cb(void *arg, struct probe_result *r);
 
-/* Starts the probe of seed (borrowed, must outlive the job); done fires exactly once, from the loop. */
-struct probe_job *probe_start(const struct probe_env *env, const struct conf_seed *seed, probe_done_cb *done,
-			      void *arg);
+/* A retry resends the same message: same probe id, same Date. */
+struct probe_ident {
+	const char *probe_id;   /* borrowed */
+	int64_t sent_at_ms;     /* the first attempt's start */
+	int attempt;            /* 1-based number of the attempt about to start */
+};
+
+/* Starts one attempt of the probe of seed (borrowed, must outlive the job): a new probe when
+ * ident is NULL, else a retry of ident (borrowed for the call). done fires exactly once, from
+ * the loop. */
+struct probe_job *probe_start(const struct probe_env *env, const struct conf_seed *seed,
+			      const struct probe_ident *ident, probe_done_cb *done, void *arg);
 /* Aborts; done does not fire. */
 void probe_cancel(struct probe_job *job);
 

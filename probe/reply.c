@@ -1,6 +1,9 @@
 #include "reply.h"
 
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -65,4 +68,71 @@ int reply_parse_line(const char *line, size_t len, struct reply_line *out)
 	out->text = t;
 	out->text_len = tl;
 	return 0;
+}
+
+static bool word_at(const char *s, size_t i, const char *w)
+{
+	size_t n = strlen(w);
+	if (i > 0 && isalpha((unsigned char)s[i - 1]))
+		return false;
+	return strncasecmp(s + i, w, n) == 0 && !isalpha((unsigned char)s[i + n]);
+}
+
+/* Seconds per unit for the word at s, or 0 when it is no time unit. */
+static long unit_seconds(const char *s)
+{
+	static const struct {
+		const char *w;
+		long secs;
+	} units[] = {
+		{ "seconds", 1 }, { "second", 1 }, { "secs", 1 }, { "sec", 1 }, { "s", 1 },
+		{ "minutes", 60 }, { "minute", 60 }, { "mins", 60 }, { "min", 60 }, { "m", 60 },
+		{ "hours", 3600 }, { "hour", 3600 }, { "hrs", 3600 }, { "h", 3600 },
+	};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (word_at(s, 0, units[i].w))
+			return units[i].secs;
+	return 0;
+}
+
+long reply_retry_hint(const char *text)
+{
+	static const char *const cues[] = { "try", "retry", "again", "wait", "greylisted", "graylisted", "later",
+					    "in", "after", "for" };
+	if (!text)
+		return -1;
+	size_t cue_end = 0; /* just after the last cue word seen in this sentence; 0 none */
+	for (size_t i = 0; text[i]; i++) {
+		char c = text[i];
+		if (c == '.' && !isdigit((unsigned char)text[i + 1])) {
+			cue_end = 0;
+			continue;
+		}
+		if (isalpha((unsigned char)c) && (i == 0 || !isalpha((unsigned char)text[i - 1]))) {
+			for (size_t k = 0; k < sizeof cues / sizeof cues[0]; k++)
+				if (word_at(text, i, cues[k]))
+					cue_end = i + strlen(cues[k]);
+			continue;
+		}
+		if (!isdigit((unsigned char)c) || (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '.')))
+			continue;
+		if (!cue_end)
+			continue;
+		char *end;
+		long v = strtol(text + i, &end, 10);
+		if (end - (text + i) > 6) { /* no time is written with 7 digits: an id or a date */
+			i = (size_t)(end - text) - 1;
+			continue;
+		}
+		const char *u = end;
+		while (*u == ' ')
+			u++;
+		long mult = unit_seconds(u);
+		if (mult) {
+			long s = v * mult;
+			return s > 86400 ? 86400 : s;
+		}
+		i = (size_t)(end - text) - 1;
+	}
+	return -1;
 }

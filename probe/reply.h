@@ -22,4 +22,11 @@ int reply_parse_line(const char *line, size_t len, struct reply_line *out);
  * returns its length, or returns 0. */
 size_t reply_enhanced_code(const char *s, size_t len, char *buf, size_t bufsz);
 
+/* A retry-after hint in a deferral's text, as greylisting servers give it: "try again in 300
+ * seconds", "retry after 5 minutes", "Greylisted for 60s", "please wait 2 min". Looks for a
+ * number with a time unit (s, sec, secs, second(s), m, min, mins, minute(s), h, hour(s)) after
+ * one of the words try, retry, again, wait, greylisted, later, in, after within the same
+ * sentence. Returns the seconds (capped at one day), or -1 when there is no such hint. */
+long reply_retry_hint(const char *text);
+
 #endif

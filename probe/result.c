@@ -86,6 +86,8 @@ void probe_result_init(struct probe_result *r)
 {
 	memset(r, 0, sizeof *r);
 	smtp_try_init(&r->smtp);
+	r->attempt = 1;
+	r->final = true;
 }
 
 void probe_result_fini(struct probe_result *r)
@@ -95,6 +97,7 @@ void probe_result_fini(struct probe_result *r)
 		smtp_try_fini(&r->tries[i]);
 	free(r->tries);
 	strv_free(r->mx_hosts, r->n_mx_hosts);
+	free(r->prev_attempts);
 	memset(r, 0, sizeof *r);
 }
 
@@ -134,6 +137,8 @@ static void json_dated_decision(struct json *j, const struct smtp_try *t)
 	json_decision(j, t);
 	json_kstr(j, "at", iso8601_ms(t->at_ms, at, sizeof at));
 }
+
+static void attempt_body(struct json *j, const struct probe_result *r);
 
 static void json_strv(struct json *j, const char *key, char *const *v, size_t n)
 {
@@ -176,14 +181,20 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 		json_kbool(&j, "verified", s->tls_verified);
 		json_obj_end(&j);
 	}
-	/* One attempt per probe round for now: retries over time (the scheduler) add more. */
+	/* Every attempt over time (retries of deferrals), earlier ones as the journal kept them. */
 	json_key(&j, "attempts");
 	json_arr_begin(&j);
+	if (r->prev_attempts && *r->prev_attempts) {
+		sb_append(out, r->prev_attempts);
+		sb_appendc(out, ',');
+	}
 	json_obj_begin(&j);
-	json_dated_decision(&j, s);
-	json_ms(&j, &s->t, r->dns_ms, true, r->total_ms);
+	attempt_body(&j, r);
 	json_obj_end(&j);
 	json_arr_end(&j);
+	double after = probe_accepted_after_s(r);
+	if (after >= 0)
+		json_kdouble(&j, "accepted_after_s", after, 3);
 	/* Every MX/address tried within this attempt, like an MTA walking the MX list. */
 	json_key(&j, "tries");
 	json_arr_begin(&j);
@@ -209,5 +220,60 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 	json_obj_begin(&j);
 	json_kstr(&j, "status", "skipped");
 	json_obj_end(&j);
+
+	/* The scheduler's view: final or a retry pending, and what delayed the start. */
+	json_kbool(&j, "final", r->final);
+	if (!r->final) {
+		json_key(&j, "retry");
+		json_obj_begin(&j);
+		json_kint(&j, "attempt", r->attempt + 1);
+		json_kstr(&j, "at", iso8601_ms(r->retry_at_ms, at, sizeof at));
+		json_obj_end(&j);
+	}
+	if (r->due_ms) {
+		static const char *const why[] = { "in_flight", "per_domain", "spacing", "daily_budget" };
+		json_key(&j, "schedule");
+		json_obj_begin(&j);
+		json_kstr(&j, "due_at", iso8601_ms(r->due_ms, at, sizeof at));
+		json_kdouble(&j, "delay_s", (double)(r->attempt_at_ms - r->due_ms) / 1000.0, 3);
+		json_key(&j, "waited_for");
+		json_arr_begin(&j);
+		for (unsigned i = 0; i < sizeof why / sizeof why[0]; i++)
+			if (r->waited_for & (1u << i))
+				json_str(&j, why[i]);
+		json_arr_end(&j);
+		json_obj_end(&j);
+	}
 	json_obj_end(&j);
+}
+
+/* The members of one attempt object: the decision, when, where, and its stage times. */
+static void attempt_body(struct json *j, const struct probe_result *r)
+{
+	const struct smtp_try *s = &r->smtp;
+	char at[32];
+	json_kint(j, "n", r->attempt);
+	json_decision(j, s);
+	json_kstr(j, "at", iso8601_ms(r->attempt_at_ms ? r->attempt_at_ms : s->at_ms, at, sizeof at));
+	json_kstr(j, "mx", s->mx);
+	json_kstr(j, "ip", s->ip);
+	json_ms(j, &s->t, r->dns_ms, true, r->total_ms);
+}
+
+void probe_attempt_json(const struct probe_result *r, struct strbuf *out)
+{
+	struct json j;
+	json_init(&j, out);
+	json_obj_begin(&j);
+	attempt_body(&j, r);
+	json_obj_end(&j);
+}
+
+double probe_accepted_after_s(const struct probe_result *r)
+{
+	if (r->smtp.outcome != OUTCOME_ACCEPTED)
+		return -1;
+	int64_t start = r->attempt_at_ms ? r->attempt_at_ms : r->sent_at_ms;
+	double s = ((double)(start - r->sent_at_ms) + r->total_ms) / 1000.0;
+	return s < 0 ? 0 : s;
 }

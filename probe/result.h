@@ -77,7 +77,24 @@ struct probe_result {
 	char **mx_hosts;         /* MX host names in preference order (mx mode) */
 	size_t n_mx_hosts;
 	double dns_ms;
-	double total_ms;         /* from probe start (including DNS and failed tries) to decision */
+	double total_ms;         /* from attempt start (including DNS and failed tries) to decision */
+	int64_t attempt_at_ms;   /* wall clock when this attempt started (sent_at_ms: the first's) */
+
+	/* Set by the scheduler around the attempt (defaults from probe_result_init). */
+	int attempt;             /* 1-based number of this attempt */
+	char *prev_attempts;     /* owned: the earlier attempts as JSON objects joined by ','; NULL none */
+	bool final;              /* default true; false while a retry is pending */
+	int64_t retry_at_ms;     /* !final: when the next attempt is due */
+	int64_t due_ms;          /* when this attempt was due (0: run at once, no schedule) */
+	unsigned waited_for;     /* PROBE_WAITED_* bits: limits that delayed the start */
+};
+
+/* Why an attempt started later than it was due (limits of DESIGN.md's limits group). */
+enum {
+	PROBE_WAITED_IN_FLIGHT = 1,
+	PROBE_WAITED_PER_DOMAIN = 2,
+	PROBE_WAITED_SPACING = 4,
+	PROBE_WAITED_DAILY_BUDGET = 8,
 };
 
 void smtp_try_init(struct smtp_try *t);
@@ -91,5 +108,9 @@ void probe_result_fini(struct probe_result *r);
 
 /* Appends the result as one JSON object (no newline). with_transcript adds smtp.transcript. */
 void probe_result_json(const struct probe_result *r, struct strbuf *out, bool with_transcript);
+/* Appends this attempt as the JSON object smtp.attempts holds (for the journal of retries). */
+void probe_attempt_json(const struct probe_result *r, struct strbuf *out);
+/* Seconds from the first attempt's start to this attempt's acceptance; < 0 if not accepted. */
+double probe_accepted_after_s(const struct probe_result *r);
 
 #endif

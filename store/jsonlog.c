@@ -7,25 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "xalloc.h"
-
-static int mkdir_p(const char *dir, mode_t mode)
-{
-	char *d = xstrdup(dir);
-	for (char *p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, mode) < 0 && errno != EEXIST) {
-			free(d);
-			return -1;
-		}
-		*p = '/';
-	}
-	int rc = mkdir(d, mode) < 0 && errno != EEXIST ? -1 : 0;
-	free(d);
-	return rc;
-}
 
 int jsonlog_append(const char *state_dir, const char *line, char **err)
 {
@@ -55,4 +38,33 @@ int jsonlog_append(const char *state_dir, const char *line, char **err)
 	}
 	free(path);
 	return 0;
+}
+
+bool jsonlog_contains(const char *state_dir, const char *probe_id)
+{
+	char *path = xasprintf("%s/results.jsonl", state_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	size_t want = 1u << 20;
+	off_t off = fstat(fd, &st) == 0 && st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
+	char *buf = xmalloc(want + 1);
+	ssize_t n = pread(fd, buf, want, off);
+	close(fd);
+	bool found = false;
+	if (n > 0) {
+		buf[n] = '\0';
+		char *needle = xasprintf("\"probe_id\":\"%s\"", probe_id);
+		for (char *line = buf, *nl; line && *line && !found; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			found = strstr(line, needle) && strstr(line, "\"final\":true");
+		}
+		free(needle);
+	}
+	free(buf);
+	return found;
 }

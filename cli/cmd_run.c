@@ -1,0 +1,181 @@
+/* mailcanary run: the daemon. Schedules forever on one event loop; SIGTERM/SIGINT stop taking
+ * new work and let running attempts finish (up to RUN_STOP_GRACE_MS), SIGHUP reloads the
+ * configuration (a broken one is logged and the running one kept). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "commands.h"
+#include "conf.h"
+#include "engine.h"
+#include "evloop.h"
+#include "journal.h"
+#include "log.h"
+
+struct run_ctx {
+	const struct cli_globals *g;
+	struct engine *e;
+	int sfd;
+};
+
+void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon)
+{
+	static const struct {
+		const char *name;
+		int facility;
+	} facilities[] = {
+		{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER }, { "local0", LOG_LOCAL0 },
+		{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 },
+		{ "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+	int facility = LOG_MAIL;
+	for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+		if (conf->log_facility && strcmp(conf->log_facility, facilities[i].name) == 0)
+			facility = facilities[i].facility;
+	enum log_level lvl = verbose >= 2 ? LOG_LEVEL_DEBUG : verbose == 1 || daemon ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
+	log_init("mailcanary", lvl, conf->log_target && strcmp(conf->log_target, "syslog") == 0, facility);
+}
+
+static void reload(struct run_ctx *ctx)
+{
+	struct mon_conf *conf = NULL;
+	struct conf_errors errs = { 0 };
+	if (conf_load(ctx->g->config_path, &conf, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_warnx("event=reload status=failed error=\"%s:%d: %s%s%s\"", errs.v[i].file, errs.v[i].line,
+				  errs.v[i].key, *errs.v[i].key ? ": " : "", errs.v[i].msg);
+		log_warnx("event=reload status=failed errors=%zu: keeping the running configuration", errs.n);
+		conf_errors_fini(&errs);
+		return;
+	}
+	conf_errors_fini(&errs);
+	engine_reload(ctx->e, conf);
+}
+
+static void on_signal(void *arg, int fd, unsigned events)
+{
+	struct run_ctx *ctx = arg;
+	struct signalfd_siginfo si;
+	(void)events;
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_info("event=signal signal=HUP action=reload");
+			reload(ctx);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("event=signal signal=%s action=stop", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			engine_shutdown(ctx->e, RUN_STOP_GRACE_MS);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void run_usage(FILE *fp)
+{
+	fprintf(fp, "usage: mailcanary [-c FILE] [-v] run\n");
+}
+
+int cmd_run(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': run_usage(stdout); return 0;
+		default: run_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		run_usage(stderr);
+		return EXIT_USAGE;
+	}
+	struct mon_conf *conf = cli_load_conf(g);
+	if (!conf)
+		return EXIT_USAGE;
+	cli_log_setup(conf, g->verbose, true);
+
+	char *err = NULL;
+	int lock_fd = journal_lock(conf->state_dir, &err);
+	if (lock_fd < 0) {
+		fprintf(stderr, "mailcanary: %s\n", err);
+		log_warnx("event=exit reason=\"%s\"", err);
+		free(err);
+		conf_free(conf);
+		return EXIT_USAGE;
+	}
+	struct journal_state st;
+	struct journal *journal = journal_open(conf->state_dir, wall_ms(), &st, &err);
+	if (!journal) {
+		fprintf(stderr, "mailcanary: journal: %s\n", err);
+		free(err);
+		close(lock_fd);
+		conf_free(conf);
+		return 1;
+	}
+	if (st.n_corrupt)
+		log_warnx("event=journal corrupt=%zu: skipped", st.n_corrupt);
+
+	/* Signals arrive through the loop; threads started later inherit the blocked mask. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_warn("signalfd");
+		journal_state_fini(&st);
+		journal_close(journal);
+		close(lock_fd);
+		conf_free(conf);
+		return 1;
+	}
+
+	size_t n_seeds = conf->n_seeds, n_pending = st.n_probes;
+	char *state_dir = strdup(conf->state_dir);
+	struct engine_params ep = {
+		.mode = ENGINE_DAEMON,
+		.journal = journal,
+		.jstate = &st,
+	};
+	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
+	journal_state_fini(&st);
+	if (!e) {
+		fprintf(stderr, "mailcanary: %s\n", err);
+		log_warnx("event=exit reason=\"%s\"", err);
+		free(err);
+		free(state_dir);
+		close(sfd);
+		close(lock_fd);
+		return 1;
+	}
+	struct run_ctx ctx = { .g = g, .e = e, .sfd = sfd };
+	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
+	log_info("event=start version=%s pid=%ld seeds=%zu pending=%zu state_dir=%s", MON_VERSION, (long)getpid(),
+		 n_seeds, n_pending, state_dir ? state_dir : "?");
+	free(state_dir);
+	engine_run(e);
+	evloop_fd_del(engine_loop(e), sfd);
+	engine_free(e);
+	close(sfd);
+	close(lock_fd);
+	log_info("event=exit status=0");
+	return 0;
+}

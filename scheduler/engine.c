@@ -1,0 +1,811 @@
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "curl_glue.h"
+#include "dns.h"
+#include "evloop.h"
+#include "jsonlog.h"
+#include "log.h"
+#include "message.h"
+#include "probe.h"
+#include "reply.h"
+#include "schedule.h"
+#include "strbuf.h"
+#include "strmap.h"
+#include "xalloc.h"
+
+#define DAY_MS 86400000LL
+#define COMPACT_BYTES (4u << 20)
+
+/* A configuration and what depends on it; kept while an attempt started under it runs. */
+struct confref {
+	struct mon_conf *conf;
+	struct dns *dns;
+	int refs;              /* running attempts, plus one while current */
+	struct confref *next;
+};
+
+struct seedstate {
+	struct engine *e;
+	const struct conf_seed *seed;
+	struct schedule sched;
+	int64_t offset;
+	int64_t last_slot;     /* latest slot probed or seen (Unix s) */
+	int64_t next_slot;
+	struct evtimer timer;
+	struct job *queued;    /* a slot job not started yet */
+};
+
+enum job_state { JOB_WAITING = 0, JOB_READY, JOB_RUNNING };
+
+struct job {
+	struct engine *e;
+	char *seed_name;
+	const struct conf_seed *seed;  /* in e->cur, or in cr while running */
+	struct seedstate *ss;          /* slot jobs not yet started: the seed state that made it */
+	struct confref *cr;            /* running: the configuration it started under */
+	char *dom;
+	char probe_id[40];             /* "" until the first attempt */
+	int64_t sent_ms;               /* first attempt's start; 0 before */
+	int64_t slot_s;                /* 0: not from a schedule */
+	int n;                         /* attempts decided */
+	struct strbuf att;             /* decided attempts as JSON objects */
+	int64_t due_ms;
+	unsigned waited;
+	enum job_state state;
+	bool must_run;                 /* ENGINE_ONCE: a seed asked for; runs even after the wait */
+	struct probe_job *pj;
+	struct evtimer timer;          /* JOB_WAITING: due */
+	struct job *prev, *next;       /* e->jobs */
+};
+
+struct domstate {
+	int in_flight;
+	int64_t last_start_ms;
+	int64_t day;
+	int count;
+};
+
+struct engine {
+	struct engine_params p;
+	struct evloop *loop;
+	struct curl_glue *glue;
+	struct confref *cur;           /* current configuration (head of the list) */
+	struct journal *journal;
+	struct seedstate *ss;
+	size_t n_ss;
+	struct job *jobs;              /* every job, in creation order */
+	size_t n_running;
+	struct strmap doms;            /* domain -> struct domstate * (owned) */
+	struct domstate **dom_list;
+	size_t n_doms;
+	struct evtimer pump_timer;
+	struct evtimer end_timer;      /* ONCE/DUE: the wait's end; shutdown: the grace's end */
+	struct evtimer idle_check;
+	int64_t deadline_ms;           /* ONCE/DUE: the wait's end */
+	enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP } phase; /* DRAIN: only must_run jobs start */
+	bool log_warned;
+};
+
+static void pump(struct engine *e);
+static void job_decided(struct job *job, struct probe_result *r);
+
+/* ---- small helpers ---- */
+
+static int64_t mono_due_us(int64_t wall_due_ms)
+{
+	return mono_us() + (wall_due_ms - wall_ms()) * 1000;
+}
+
+static struct domstate *dom_get(struct engine *e, const char *dom)
+{
+	struct domstate *d = strmap_get(&e->doms, dom);
+	if (!d) {
+		d = xcalloc(1, sizeof *d);
+		strmap_put(&e->doms, dom, d);
+		e->dom_list = xrealloc(e->dom_list, (e->n_doms + 1) * sizeof *e->dom_list);
+		e->dom_list[e->n_doms++] = d;
+	}
+	return d;
+}
+
+static int dom_count_today(struct domstate *d, int64_t now_ms)
+{
+	if (d->day != now_ms / DAY_MS) {
+		d->day = now_ms / DAY_MS;
+		d->count = 0;
+	}
+	return d->count;
+}
+
+static struct confref *confref_new(struct mon_conf *conf, struct evloop *loop, char **err)
+{
+	struct dns *dns = dns_new(loop, conf->dns_servers, conf->n_dns_servers, conf->dns_timeout_ms, err);
+	if (!dns)
+		return NULL;
+	struct confref *cr = xcalloc(1, sizeof *cr);
+	cr->conf = conf;
+	cr->dns = dns;
+	cr->refs = 1;
+	return cr;
+}
+
+static void confref_release(struct engine *e, struct confref *cr)
+{
+	if (--cr->refs > 0)
+		return;
+	for (struct confref **pp = &e->cur; *pp; pp = &(*pp)->next) {
+		if (*pp == cr) {
+			*pp = cr->next;
+			break;
+		}
+	}
+	dns_free(cr->dns);
+	conf_free(cr->conf);
+	free(cr);
+}
+
+static const struct mon_conf *conf_of(const struct engine *e)
+{
+	return e->cur->conf;
+}
+
+/* ---- jobs ---- */
+
+static void job_timer_cb(void *arg);
+
+static struct job *job_new(struct engine *e, const struct conf_seed *seed, const char *seed_name, const char *dom)
+{
+	struct job *job = xcalloc(1, sizeof *job);
+	job->e = e;
+	job->seed = seed;
+	job->seed_name = xstrdup(seed_name);
+	job->dom = xstrdup(dom);
+	sb_init(&job->att);
+	evtimer_init(&job->timer, job_timer_cb, job);
+	job->prev = NULL;
+	job->next = e->jobs;
+	if (e->jobs)
+		e->jobs->prev = job;
+	e->jobs = job;
+	return job;
+}
+
+static void job_free(struct job *job)
+{
+	struct engine *e = job->e;
+	evtimer_stop(e->loop, &job->timer);
+	if (job->ss && job->ss->queued == job)
+		job->ss->queued = NULL;
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		e->jobs = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	sb_fini(&job->att);
+	free(job->seed_name);
+	free(job->dom);
+	free(job);
+}
+
+/* Waits until due_ms, then the job is ready to start when the limits allow. */
+static void job_schedule(struct job *job, int64_t due_ms)
+{
+	job->due_ms = due_ms;
+	job->state = JOB_WAITING;
+	evtimer_start(job->e->loop, &job->timer, mono_due_us(due_ms));
+}
+
+static void job_timer_cb(void *arg)
+{
+	struct job *job = arg;
+	int64_t now = wall_ms();
+	if (now < job->due_ms) { /* the wall clock went back: wait for it */
+		evtimer_start(job->e->loop, &job->timer, mono_due_us(job->due_ms));
+		return;
+	}
+	job->state = JOB_READY;
+	pump(job->e);
+}
+
+static void on_attempt_done(void *arg, struct probe_result *r)
+{
+	struct job *job = arg;
+	struct engine *e = job->e;
+	job->pj = NULL;
+	e->n_running--;
+	dom_get(e, job->dom)->in_flight--;
+	struct confref *cr = job->cr;
+	job->cr = NULL;
+	r->due_ms = job->due_ms;
+	r->waited_for = job->waited;
+	job_decided(job, r);
+	confref_release(e, cr);
+	pump(e);
+}
+
+static void job_start(struct job *job, int64_t now)
+{
+	struct engine *e = job->e;
+	const struct mon_conf *c = conf_of(e);
+	char a[24], b[24], n[16], at[24];
+	if (!job->probe_id[0]) {
+		if (message_new_probe_id(job->probe_id, sizeof job->probe_id, now) < 0)
+			snprintf(job->probe_id, sizeof job->probe_id, "%08" PRIx64 "000000000000000000000000",
+				 (uint64_t)(now / 1000));
+		job->sent_ms = now;
+	}
+	if (job->ss) {
+		if (job->ss->queued == job)
+			job->ss->queued = NULL;
+		if (job->slot_s > job->ss->last_slot)
+			job->ss->last_slot = job->slot_s;
+		job->ss = NULL;
+	}
+	/* Durable before the attempt: a restart never sends this attempt again. */
+	if (e->journal) {
+		snprintf(a, sizeof a, "%" PRId64, job->sent_ms);
+		snprintf(b, sizeof b, "%" PRId64, job->slot_s);
+		snprintf(n, sizeof n, "%d", job->n + 1);
+		snprintf(at, sizeof at, "%" PRId64, now);
+		journal_append(e->journal, "send", "id", job->probe_id, "seed", job->seed_name, "dom", job->dom, "sent",
+			       a, "slot", b, "n", n, "at", at, NULL);
+	}
+	struct domstate *d = dom_get(e, job->dom);
+	dom_count_today(d, now);
+	d->count++;
+	d->in_flight++;
+	d->last_start_ms = now;
+	e->n_running++;
+	job->state = JOB_RUNNING;
+	job->cr = e->cur;
+	job->cr->refs++;
+	struct probe_env env = {
+		.loop = e->loop,
+		.dns = job->cr->dns,
+		.glue = e->glue,
+		.conf = c,
+		.keep_transcript = e->p.keep_transcript,
+	};
+	struct probe_ident id = { .probe_id = job->probe_id, .sent_at_ms = job->sent_ms, .attempt = job->n + 1 };
+	log_debug("event=start probe=%s seed=%s attempt=%d slot=%" PRId64 " delay_ms=%" PRId64, job->probe_id,
+		  job->seed_name, job->n + 1, job->slot_s, now - job->due_ms);
+	job->pj = probe_start(&env, job->seed, &id, on_attempt_done, job);
+}
+
+/* ---- results ---- */
+
+static void write_detail(struct engine *e, const char *line)
+{
+	char *err = NULL;
+	if (jsonlog_append(conf_of(e)->state_dir, line, &err) < 0) {
+		if (!e->log_warned)
+			log_warnx("detail log not written: %s", err);
+		e->log_warned = true;
+		free(err);
+	} else if (e->log_warned) {
+		log_info("detail log written again");
+		e->log_warned = false;
+	}
+}
+
+/* When to retry after attempt n (1-based) was deferred or failed, or -1 to give up. */
+static int64_t retry_at(const struct engine *e, const struct job *job, const struct probe_result *r, int64_t now)
+{
+	const struct mon_conf *c = conf_of(e);
+	if (c->n_retry_schedule == 0)
+		return -1;
+	size_t i = (size_t)(r->attempt - 1) < c->n_retry_schedule ? (size_t)(r->attempt - 1) : c->n_retry_schedule - 1;
+	int64_t delay = c->retry_schedule_ms[i];
+	int64_t limit = job->sent_ms + c->retry_give_up_ms;
+	/* A server that says when to come back is believed when that is within the schedule. */
+	long hint = r->smtp.code >= 400 && r->smtp.code < 500 ? reply_retry_hint(r->smtp.text) : -1;
+	if (hint >= 0) {
+		int64_t h = (int64_t)(hint < 1 ? 1 : hint) * 1000;
+		if (now + h <= limit)
+			delay = h;
+	}
+	if (now + delay > limit)
+		return -1;
+	return now + delay;
+}
+
+static void job_decided(struct job *job, struct probe_result *r)
+{
+	struct engine *e = job->e;
+	int64_t now = wall_ms();
+	char *prev = job->att.len ? xstrdup(job->att.s) : NULL;
+	free(r->prev_attempts);
+	r->prev_attempts = prev;
+
+	/* Rebind to the current configuration (a reload may have happened while it ran). */
+	const struct conf_seed *seed = conf_seed_find(conf_of(e), job->seed_name);
+	bool retry = r->smtp.outcome == OUTCOME_DEFERRED || r->smtp.outcome == OUTCOME_FAILED;
+	int64_t next = retry && seed ? retry_at(e, job, r, now) : -1;
+	if (next >= 0 && !e->journal && next > e->deadline_ms && e->p.mode != ENGINE_DAEMON)
+		next = -1; /* nobody would ever make this retry */
+	if (retry && next < 0 && r->attempt > 1)
+		smtp_try_add_warning(&r->smtp, "gave up after %d attempts", r->attempt);
+	r->final = next < 0;
+	r->retry_at_ms = next < 0 ? 0 : next;
+
+	struct strbuf line;
+	sb_init(&line);
+	probe_result_json(r, &line, false);
+	char nbuf[16], tbuf[24], sbuf[24], slbuf[24];
+	if (r->final) {
+		if (e->journal)
+			journal_append(e->journal, "final", "id", job->probe_id, "seed", job->seed_name, "json", line.s, NULL);
+		write_detail(e, line.s);
+		if (e->journal)
+			journal_append_lazy(e->journal, "done", "id", job->probe_id, NULL);
+	} else {
+		if (job->att.len)
+			sb_appendc(&job->att, ',');
+		probe_attempt_json(r, &job->att);
+		job->n = r->attempt;
+		job->must_run = false;
+		if (e->journal) {
+			snprintf(nbuf, sizeof nbuf, "%d", job->n);
+			snprintf(tbuf, sizeof tbuf, "%" PRId64, next);
+			snprintf(sbuf, sizeof sbuf, "%" PRId64, job->sent_ms);
+			snprintf(slbuf, sizeof slbuf, "%" PRId64, job->slot_s);
+			journal_append(e->journal, "wait", "id", job->probe_id, "seed", job->seed_name, "dom", job->dom,
+				       "sent", sbuf, "slot", slbuf, "n", nbuf, "next", tbuf, "att", job->att.s, NULL);
+		}
+		write_detail(e, line.s);
+		char at[32];
+		log_info("event=retry probe=%s seed=%s attempt=%d at=%s", job->probe_id, job->seed_name, job->n + 1,
+			 iso8601_ms(next, at, sizeof at));
+	}
+	sb_fini(&line);
+	if (e->p.on_result)
+		e->p.on_result(e->p.arg, r);
+	if (e->journal)
+		journal_maybe_compact(e->journal, COMPACT_BYTES, now);
+
+	if (r->final) {
+		job_free(job);
+		return;
+	}
+	job->seed = seed;
+	job->waited = 0;
+	job_schedule(job, next);
+}
+
+/* ---- starting work within the limits ---- */
+
+static void pump_timer_cb(void *arg)
+{
+	pump(arg);
+}
+
+static void pump(struct engine *e)
+{
+	if (e->phase == PHASE_STOP)
+		return;
+	const struct mon_conf *c = conf_of(e);
+	int64_t now = wall_ms();
+	bool scheduled = e->p.mode != ENGINE_ONCE;
+	size_t max = c->limits_in_flight > 0 ? (size_t)c->limits_in_flight : (size_t)-1;
+	int64_t wake = INT64_MAX;
+	/* Oldest first: e->jobs is newest first, so walk from the tail. */
+	struct job *tail = e->jobs;
+	while (tail && tail->next)
+		tail = tail->next;
+	for (struct job *job = tail, *prev; job; job = prev) {
+		prev = job->prev;
+		if (job->state != JOB_READY || (e->phase == PHASE_DRAIN && !job->must_run))
+			continue;
+		if (e->n_running >= max) {
+			job->waited |= PROBE_WAITED_IN_FLIGHT;
+			continue;
+		}
+		struct domstate *d = dom_get(e, job->dom);
+		if (c->limits_per_domain > 0 && d->in_flight >= c->limits_per_domain) {
+			job->waited |= PROBE_WAITED_PER_DOMAIN;
+			continue;
+		}
+		if (scheduled && c->limits_spacing_ms > 0 && d->last_start_ms &&
+		    now < d->last_start_ms + c->limits_spacing_ms) {
+			job->waited |= PROBE_WAITED_SPACING;
+			if (d->last_start_ms + c->limits_spacing_ms < wake)
+				wake = d->last_start_ms + c->limits_spacing_ms;
+			continue;
+		}
+		if (scheduled && c->limits_daily_budget > 0 && dom_count_today(d, now) >= c->limits_daily_budget) {
+			job->waited |= PROBE_WAITED_DAILY_BUDGET;
+			if ((now / DAY_MS + 1) * DAY_MS < wake)
+				wake = (now / DAY_MS + 1) * DAY_MS;
+			continue;
+		}
+		job_start(job, now);
+	}
+	if (wake != INT64_MAX)
+		evtimer_start(e->loop, &e->pump_timer, mono_due_us(wake));
+	evtimer_start(e->loop, &e->idle_check, mono_us());
+}
+
+/* ---- schedules ---- */
+
+static void slot_timer_cb(void *arg)
+{
+	struct seedstate *ss = arg;
+	struct engine *e = ss->e;
+	int64_t now = wall_ms();
+	if (now < ss->next_slot * 1000) {
+		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
+		return;
+	}
+	int64_t slot = ss->next_slot;
+	if (ss->queued) {
+		log_info("event=skip seed=%s slot=%" PRId64 " reason=\"the previous slot's probe has not started yet\"",
+			 ss->seed->name, slot);
+	} else {
+		struct job *job = job_new(e, ss->seed, ss->seed->name, ss->seed->domain);
+		job->slot_s = slot;
+		job->ss = ss;
+		ss->queued = job;
+		job->due_ms = slot * 1000;
+		job->state = JOB_READY;
+	}
+	ss->next_slot = schedule_next(&ss->sched, ss->offset, now / 1000 > slot ? now / 1000 : slot);
+	if (ss->next_slot != INT64_MAX)
+		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
+	pump(e);
+}
+
+static const struct jseed *jseed_find(const struct journal_state *st, const char *name)
+{
+	for (size_t i = 0; st && i < st->n_seeds; i++)
+		if (strcmp(st->seeds[i].name, name) == 0)
+			return &st->seeds[i];
+	return NULL;
+}
+
+/* Seed states for the current configuration; last slots from old (by name), else from the journal. */
+static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_old, const struct journal_state *st)
+{
+	const struct mon_conf *c = conf_of(e);
+	int64_t now_s = wall_ms() / 1000;
+	struct strmap oldmap;
+	strmap_init(&oldmap, false);
+	for (size_t i = 0; i < n_old; i++)
+		strmap_put(&oldmap, old[i].seed->name, (void *)(uintptr_t)(i + 1));
+	e->ss = xcalloc(c->n_seeds + 1, sizeof *e->ss);
+	e->n_ss = c->n_seeds;
+	for (size_t i = 0; i < c->n_seeds; i++) {
+		struct seedstate *ss = &e->ss[i];
+		char *err = NULL;
+		ss->e = e;
+		ss->seed = &c->seeds[i];
+		evtimer_init(&ss->timer, slot_timer_cb, ss);
+		if (schedule_parse(ss->seed->schedule, &ss->sched, &err) < 0) { /* conf_load checked it */
+			log_warnx("seed %s: %s", ss->seed->name, err);
+			free(err);
+			continue;
+		}
+		ss->offset = schedule_offset(&ss->sched, ss->seed->name);
+		int64_t prev = schedule_prev(&ss->sched, ss->offset, now_s);
+		uintptr_t k = (uintptr_t)strmap_get(&oldmap, ss->seed->name);
+		const struct jseed *js = k ? NULL : jseed_find(st, ss->seed->name);
+		bool known = k || js;
+		ss->last_slot = k ? old[k - 1].last_slot : js ? js->slot_s : 0;
+		if (!k && (!known || (prev != INT64_MIN && ss->last_slot < prev))) {
+			/* A seed never probed before gets its first measurement now; slots missed while
+			 * nothing ran are made up once, now, not as a burst. */
+			struct job *job = job_new(e, ss->seed, ss->seed->name, ss->seed->domain);
+			job->slot_s = prev != INT64_MIN ? prev : now_s;
+			job->ss = ss;
+			ss->queued = job;
+			job->due_ms = wall_ms();
+			job->state = JOB_READY;
+			log_info("event=%s seed=%s slot=%" PRId64, known ? "catch-up" : "first", ss->seed->name,
+				 job->slot_s);
+		}
+		ss->next_slot = schedule_next(&ss->sched, ss->offset, now_s);
+		if (ss->next_slot != INT64_MAX)
+			evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
+	}
+	strmap_fini(&oldmap);
+}
+
+/* ---- work from the journal ---- */
+
+static bool selected(const struct engine *e, const char *seed)
+{
+	if (e->p.mode != ENGINE_ONCE)
+		return true;
+	for (size_t i = 0; i < e->p.n_seeds; i++)
+		if (strcmp(e->p.seeds[i]->name, seed) == 0)
+			return true;
+	return false;
+}
+
+static void journal_resume(struct engine *e, const struct journal_state *st)
+{
+	const struct mon_conf *c = conf_of(e);
+	for (size_t i = 0; i < st->n_probes; i++) {
+		const struct jprobe *p = &st->probes[i];
+		if (p->state == JPROBE_FINAL) {
+			/* Decided but maybe not in the detail log: the record carries the line. */
+			if (p->final_json && *p->final_json && !jsonlog_contains(c->state_dir, p->id))
+				write_detail(e, p->final_json);
+			journal_append_lazy(e->journal, "done", "id", p->id, NULL);
+			continue;
+		}
+		if (!selected(e, p->seed))
+			continue;
+		const struct conf_seed *seed = conf_seed_find(c, p->seed);
+		if (!seed) {
+			log_warnx("event=drop probe=%s seed=%s reason=\"the seed is no longer configured\"", p->id, p->seed);
+			journal_append_lazy(e->journal, "done", "id", p->id, NULL);
+			continue;
+		}
+		struct job *job = job_new(e, seed, p->seed, p->dom[0] ? p->dom : seed->domain);
+		snprintf(job->probe_id, sizeof job->probe_id, "%s", p->id);
+		job->sent_ms = p->sent_ms;
+		job->slot_s = p->slot_s;
+		job->n = p->n;
+		sb_append(&job->att, p->att);
+		if (p->state == JPROBE_SENDING) {
+			/* Sent or not, we cannot know: never resend it; it counts as a failed attempt. */
+			struct probe_result r;
+			probe_result_init(&r);
+			snprintf(r.seed, sizeof r.seed, "%s", p->seed);
+			snprintf(r.vantage, sizeof r.vantage, "%s", c->vantage ? c->vantage : "");
+			snprintf(r.probe_id, sizeof r.probe_id, "%s", p->id);
+			snprintf(r.mode, sizeof r.mode, "%s", conf_mode_name(seed->sender->mode));
+			r.sent_at_ms = p->sent_ms;
+			r.attempt_at_ms = p->send_at_ms;
+			r.attempt = p->n + 1;
+			r.smtp.outcome = OUTCOME_FAILED;
+			r.smtp.stage = STAGE_NONE;
+			r.smtp.at_ms = p->send_at_ms;
+			snprintf(r.smtp.error, sizeof r.smtp.error,
+				 "interrupted: mailcanary stopped while this attempt was in flight (not resent)");
+			log_warnx("event=interrupted probe=%s seed=%s attempt=%d", p->id, p->seed, r.attempt);
+			job_decided(job, &r);
+			probe_result_fini(&r);
+			continue;
+		}
+		job_schedule(job, p->next_ms ? p->next_ms : wall_ms());
+	}
+}
+
+/* ---- the end of a run ---- */
+
+static bool has_work_before(const struct engine *e, int64_t limit_ms)
+{
+	if (e->n_running)
+		return true;
+	for (const struct job *j = e->jobs; j; j = j->next)
+		if (j->state == JOB_READY || (j->state == JOB_WAITING && j->due_ms <= limit_ms))
+			return true;
+	if (e->p.mode == ENGINE_DUE)
+		for (size_t i = 0; i < e->n_ss; i++)
+			if (e->ss[i].next_slot != INT64_MAX && e->ss[i].next_slot * 1000 <= limit_ms)
+				return true;
+	return false;
+}
+
+static bool must_run_left(const struct engine *e)
+{
+	for (const struct job *j = e->jobs; j; j = j->next)
+		if (j->must_run && j->state != JOB_RUNNING)
+			return true;
+	return false;
+}
+
+static void idle_check_cb(void *arg)
+{
+	struct engine *e = arg;
+	if (e->n_running)
+		return;
+	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !must_run_left(e)) ||
+	    (e->p.mode != ENGINE_DAEMON && !has_work_before(e, e->deadline_ms)))
+		evloop_stop(e->loop);
+}
+
+static void stop_slots(struct engine *e)
+{
+	for (size_t i = 0; i < e->n_ss; i++)
+		evtimer_stop(e->loop, &e->ss[i].timer);
+}
+
+static void end_timer_cb(void *arg)
+{
+	struct engine *e = arg;
+	if (e->phase == PHASE_RUN) {
+		/* The wait is over: nothing new starts but the seeds asked for; running attempts
+		 * may finish within the grace. */
+		e->phase = PHASE_DRAIN;
+		stop_slots(e);
+		if (e->p.grace_ms >= 0)
+			evtimer_start(e->loop, &e->end_timer, mono_us() + e->p.grace_ms * 1000);
+		evtimer_start(e->loop, &e->idle_check, mono_us());
+		return;
+	}
+	/* The grace is over: cancel what still runs; the journal keeps it as interrupted. */
+	for (struct job *job = e->jobs, *next; job; job = next) {
+		next = job->next;
+		if (job->state != JOB_RUNNING)
+			continue;
+		log_warnx("event=cancel probe=%s seed=%s attempt=%d reason=\"stopping\"", job->probe_id, job->seed_name,
+			  job->n + 1);
+		probe_cancel(job->pj);
+		job->pj = NULL;
+		e->n_running--;
+		dom_get(e, job->dom)->in_flight--;
+		confref_release(e, job->cr);
+		job->cr = NULL;
+		job_free(job);
+	}
+	evloop_stop(e->loop);
+}
+
+void engine_shutdown(struct engine *e, int64_t grace_ms)
+{
+	if (e->phase == PHASE_STOP)
+		return;
+	e->phase = PHASE_STOP;
+	stop_slots(e);
+	evtimer_stop(e->loop, &e->pump_timer);
+	log_info("event=stopping running=%zu grace_ms=%" PRId64, e->n_running, grace_ms);
+	evtimer_start(e->loop, &e->end_timer, mono_us() + grace_ms * 1000);
+	evtimer_start(e->loop, &e->idle_check, mono_us());
+}
+
+/* ---- life cycle ---- */
+
+struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, char **err)
+{
+	struct engine *e = xcalloc(1, sizeof *e);
+	e->p = *p;
+	e->journal = p->journal;
+	e->loop = evloop_new();
+	strmap_init(&e->doms, true);
+	evtimer_init(&e->pump_timer, pump_timer_cb, e);
+	evtimer_init(&e->end_timer, end_timer_cb, e);
+	evtimer_init(&e->idle_check, idle_check_cb, e);
+	e->cur = confref_new(conf, e->loop, err);
+	if (!e->cur) {
+		conf_free(conf);
+		journal_close(e->journal);
+		e->journal = NULL;
+		evloop_free(e->loop);
+		strmap_fini(&e->doms);
+		free(e);
+		return NULL;
+	}
+	e->glue = curl_glue_new(e->loop);
+	int64_t now = wall_ms();
+	if (p->mode != ENGINE_DAEMON) {
+		e->deadline_ms = now + (p->wait_ms > 0 ? p->wait_ms : 0);
+		evtimer_start(e->loop, &e->end_timer, mono_us() + (p->wait_ms > 0 ? p->wait_ms : 0) * 1000);
+	}
+	/* Budgets spent today by earlier runs. */
+	for (size_t i = 0; p->jstate && i < p->jstate->n_budgets; i++) {
+		const struct jbudget *b = &p->jstate->budgets[i];
+		struct domstate *d = dom_get(e, b->dom);
+		dom_count_today(d, now);
+		if (b->day == now / DAY_MS)
+			d->count += b->n;
+	}
+	if (p->mode == ENGINE_ONCE) {
+		for (size_t i = 0; i < p->n_seeds; i++) {
+			struct job *job = job_new(e, p->seeds[i], p->seeds[i]->name, p->seeds[i]->domain);
+			job->due_ms = now;
+			job->state = JOB_READY;
+			job->must_run = true;
+		}
+	} else {
+		seeds_setup(e, NULL, 0, p->jstate);
+	}
+	if (e->journal && p->jstate)
+		journal_resume(e, p->jstate);
+	/* The cron mode runs what is due at its start even when --wait is short. */
+	if (p->mode == ENGINE_DUE)
+		for (struct job *job = e->jobs; job; job = job->next)
+			if (job->state == JOB_READY || job->due_ms <= now)
+				job->must_run = true;
+	return e;
+}
+
+struct evloop *engine_loop(struct engine *e)
+{
+	return e->loop;
+}
+
+void engine_run(struct engine *e)
+{
+	pump(e);
+	evloop_run(e->loop);
+}
+
+void engine_reload(struct engine *e, struct mon_conf *conf)
+{
+	char *err = NULL;
+	struct confref *cr = confref_new(conf, e->loop, &err);
+	if (!cr) {
+		log_warnx("event=reload status=failed reason=\"%s\": keeping the running configuration", err);
+		free(err);
+		conf_free(conf);
+		return;
+	}
+	struct confref *old = e->cur;
+	cr->next = old;
+	e->cur = cr;
+	/* New seed states, carrying the last slots over by name. */
+	struct seedstate *old_ss = e->ss;
+	size_t n_old = e->n_ss;
+	for (size_t i = 0; i < n_old; i++)
+		evtimer_stop(e->loop, &old_ss[i].timer);
+	for (struct job *job = e->jobs; job; job = job->next)
+		job->ss = NULL;
+	e->ss = NULL;
+	e->n_ss = 0;
+	if (e->p.mode != ENGINE_ONCE)
+		seeds_setup(e, old_ss, n_old, NULL);
+	free(old_ss);
+	/* Jobs not running follow the new configuration; those of removed seeds are dropped. */
+	for (struct job *job = e->jobs, *next; job; job = next) {
+		next = job->next;
+		if (job->state == JOB_RUNNING)
+			continue;
+		const struct conf_seed *seed = conf_seed_find(conf, job->seed_name);
+		if (!seed) {
+			log_warnx("event=drop probe=%s seed=%s reason=\"the seed is no longer configured\"",
+				  job->probe_id[0] ? job->probe_id : "-", job->seed_name);
+			if (e->journal && job->probe_id[0])
+				journal_append_lazy(e->journal, "done", "id", job->probe_id, NULL);
+			job_free(job);
+			continue;
+		}
+		job->seed = seed;
+		if (job->slot_s && !job->probe_id[0]) {
+			for (size_t i = 0; i < e->n_ss; i++)
+				if (e->ss[i].seed == seed && !e->ss[i].queued) {
+					e->ss[i].queued = job;
+					job->ss = &e->ss[i];
+				}
+		}
+	}
+	confref_release(e, old);
+	log_info("event=reload status=ok seeds=%zu", conf->n_seeds);
+	pump(e);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	while (e->jobs) {
+		struct job *job = e->jobs;
+		if (job->state == JOB_RUNNING) {
+			probe_cancel(job->pj);
+			confref_release(e, job->cr);
+		}
+		job_free(job);
+	}
+	for (size_t i = 0; i < e->n_ss; i++)
+		evtimer_stop(e->loop, &e->ss[i].timer);
+	free(e->ss);
+	curl_glue_free(e->glue);
+	while (e->cur)
+		confref_release(e, e->cur);
+	for (size_t i = 0; i < e->n_doms; i++)
+		free(e->dom_list[i]);
+	free(e->dom_list);
+	strmap_fini(&e->doms);
+	journal_close(e->journal);
+	evloop_free(e->loop);
+	free(e);
+}

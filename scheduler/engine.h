@@ -1,0 +1,54 @@
+/* The scheduler engine: seeds' schedules, limits, retries and the journal on one event loop.
+ * Three modes share it: a one-shot round (`probe`), the cron mode (`probe --due`) and the
+ * daemon (`run`), so that cron and daemon give the same measurements. */
+#ifndef MON_SCHEDULER_ENGINE_H
+#define MON_SCHEDULER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "journal.h"
+#include "result.h"
+
+enum engine_mode {
+	ENGINE_ONCE = 0, /* the given seeds now, plus their due retries from the journal */
+	ENGINE_DUE,      /* what the schedules and the journal say is due, until the wait ends */
+	ENGINE_DAEMON,   /* schedules forever, until engine_shutdown() */
+};
+
+struct evloop;
+struct engine;
+
+struct engine_params {
+	enum engine_mode mode;
+	const struct conf_seed *const *seeds; /* ENGINE_ONCE: the seeds to probe, in order (in conf) */
+	size_t n_seeds;
+	bool keep_transcript;
+	/* Taken: the journal (NULL: none, retries then happen only within wait_ms) and its replayed
+	 * state (borrowed for engine_new only). */
+	struct journal *journal;
+	const struct journal_state *jstate;
+	int64_t wait_ms;        /* ONCE and DUE: how long to wait for retries and slots that come due */
+	int64_t grace_ms;       /* ONCE and DUE: after the wait, how long running attempts may finish */
+	/* Called for every decided attempt (final or with a retry pending), from the loop; r borrowed. */
+	void (*on_result)(void *arg, const struct probe_result *r);
+	void *arg;
+};
+
+/* Takes conf. Returns the engine, or NULL with *err (owned). */
+struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, char **err);
+/* Runs until the work of the mode is done, or until engine_shutdown() has finished. */
+void engine_run(struct engine *e);
+void engine_free(struct engine *e);
+
+struct evloop *engine_loop(struct engine *e);
+/* Stop taking new work; running attempts may finish for grace_ms, then they are cancelled (the
+ * journal keeps them as interrupted: never resent, retried as the next attempt). */
+void engine_shutdown(struct engine *e, int64_t grace_ms);
+/* Takes conf: new seeds, schedules and limits from now on; running attempts finish under the old
+ * configuration. Pending retries of seeds that no longer exist are dropped (logged). */
+void engine_reload(struct engine *e, struct mon_conf *conf);
+
+#endif
