@@ -63,6 +63,7 @@ struct job {
 	struct probe_job *pj;
 	struct evtimer timer;          /* JOB_WAITING: due */
 	struct job *prev, *next;       /* e->jobs */
+	struct job *rprev, *rnext;     /* JOB_READY: e->ready, oldest first */
 };
 
 struct domstate {
@@ -80,7 +81,8 @@ struct engine {
 	struct journal *journal;
 	struct seedstate *ss;
 	size_t n_ss;
-	struct job *jobs;              /* every job, in creation order */
+	struct job *jobs;              /* every job, newest first */
+	struct job *ready, *ready_tail; /* JOB_READY jobs in the order they became ready */
 	size_t n_running;
 	struct strmap doms;            /* domain -> struct domstate * (owned) */
 	struct domstate **dom_list;
@@ -177,9 +179,36 @@ static struct job *job_new(struct engine *e, const struct conf_seed *seed, const
 	return job;
 }
 
+/* The only place a job's state changes: keeps the ready queue in step. */
+static void job_set_state(struct job *job, enum job_state st)
+{
+	struct engine *e = job->e;
+	if (job->state == JOB_READY && st != JOB_READY) {
+		if (job->rprev)
+			job->rprev->rnext = job->rnext;
+		else
+			e->ready = job->rnext;
+		if (job->rnext)
+			job->rnext->rprev = job->rprev;
+		else
+			e->ready_tail = job->rprev;
+		job->rprev = job->rnext = NULL;
+	} else if (job->state != JOB_READY && st == JOB_READY) {
+		job->rprev = e->ready_tail;
+		job->rnext = NULL;
+		if (e->ready_tail)
+			e->ready_tail->rnext = job;
+		else
+			e->ready = job;
+		e->ready_tail = job;
+	}
+	job->state = st;
+}
+
 static void job_free(struct job *job)
 {
 	struct engine *e = job->e;
+	job_set_state(job, JOB_WAITING);
 	evtimer_stop(e->loop, &job->timer);
 	if (job->ss && job->ss->queued == job)
 		job->ss->queued = NULL;
@@ -199,7 +228,7 @@ static void job_free(struct job *job)
 static void job_schedule(struct job *job, int64_t due_ms)
 {
 	job->due_ms = due_ms;
-	job->state = JOB_WAITING;
+	job_set_state(job, JOB_WAITING);
 	evtimer_start(job->e->loop, &job->timer, mono_due_us(due_ms));
 }
 
@@ -211,7 +240,7 @@ static void job_timer_cb(void *arg)
 		evtimer_start(job->e->loop, &job->timer, mono_due_us(job->due_ms));
 		return;
 	}
-	job->state = JOB_READY;
+	job_set_state(job, JOB_READY);
 	pump(job->e);
 }
 
@@ -242,6 +271,9 @@ static void job_start(struct job *job, int64_t now)
 				 (uint64_t)(now / 1000));
 		job->sent_ms = now;
 	}
+	/* Jobs behind a full in_flight limit are not visited; the delay tells. */
+	if (!job->waited && now - job->due_ms >= 1000 && e->n_running + 1 >= (size_t)(c->limits_in_flight > 0 ? c->limits_in_flight : 1))
+		job->waited |= PROBE_WAITED_IN_FLIGHT;
 	if (job->ss) {
 		if (job->ss->queued == job)
 			job->ss->queued = NULL;
@@ -264,7 +296,7 @@ static void job_start(struct job *job, int64_t now)
 	d->in_flight++;
 	d->last_start_ms = now;
 	e->n_running++;
-	job->state = JOB_RUNNING;
+	job_set_state(job, JOB_RUNNING);
 	job->cr = e->cur;
 	job->cr->refs++;
 	struct probe_env env = {
@@ -396,17 +428,13 @@ static void pump(struct engine *e)
 	bool scheduled = e->p.mode != ENGINE_ONCE;
 	size_t max = c->limits_in_flight > 0 ? (size_t)c->limits_in_flight : (size_t)-1;
 	int64_t wake = INT64_MAX;
-	/* Oldest first: e->jobs is newest first, so walk from the tail. */
-	struct job *tail = e->jobs;
-	while (tail && tail->next)
-		tail = tail->next;
-	for (struct job *job = tail, *prev; job; job = prev) {
-		prev = job->prev;
-		if (job->state != JOB_READY || (e->phase == PHASE_DRAIN && !job->must_run))
+	for (struct job *job = e->ready, *next; job; job = next) {
+		next = job->rnext;
+		if (e->phase == PHASE_DRAIN && !job->must_run)
 			continue;
 		if (e->n_running >= max) {
-			job->waited |= PROBE_WAITED_IN_FLIGHT;
-			continue;
+			job->waited |= PROBE_WAITED_IN_FLIGHT; /* the ones behind it: see job_start() */
+			break;
 		}
 		struct domstate *d = dom_get(e, job->dom);
 		if (c->limits_per_domain > 0 && d->in_flight >= c->limits_per_domain) {
@@ -454,7 +482,7 @@ static void slot_timer_cb(void *arg)
 		job->ss = ss;
 		ss->queued = job;
 		job->due_ms = slot * 1000;
-		job->state = JOB_READY;
+		job_set_state(job, JOB_READY);
 	}
 	ss->next_slot = schedule_next(&ss->sched, ss->offset, now / 1000 > slot ? now / 1000 : slot);
 	if (ss->next_slot != INT64_MAX)
@@ -462,23 +490,19 @@ static void slot_timer_cb(void *arg)
 	pump(e);
 }
 
-static const struct jseed *jseed_find(const struct journal_state *st, const char *name)
-{
-	for (size_t i = 0; st && i < st->n_seeds; i++)
-		if (strcmp(st->seeds[i].name, name) == 0)
-			return &st->seeds[i];
-	return NULL;
-}
 
 /* Seed states for the current configuration; last slots from old (by name), else from the journal. */
 static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_old, const struct journal_state *st)
 {
 	const struct mon_conf *c = conf_of(e);
 	int64_t now_s = wall_ms() / 1000;
-	struct strmap oldmap;
+	struct strmap oldmap, jmap;
 	strmap_init(&oldmap, false);
+	strmap_init(&jmap, false);
 	for (size_t i = 0; i < n_old; i++)
 		strmap_put(&oldmap, old[i].seed->name, (void *)(uintptr_t)(i + 1));
+	for (size_t i = 0; st && i < st->n_seeds; i++)
+		strmap_put(&jmap, st->seeds[i].name, &st->seeds[i]);
 	e->ss = xcalloc(c->n_seeds + 1, sizeof *e->ss);
 	e->n_ss = c->n_seeds;
 	for (size_t i = 0; i < c->n_seeds; i++) {
@@ -495,7 +519,7 @@ static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_
 		ss->offset = schedule_offset(&ss->sched, ss->seed->name);
 		int64_t prev = schedule_prev(&ss->sched, ss->offset, now_s);
 		uintptr_t k = (uintptr_t)strmap_get(&oldmap, ss->seed->name);
-		const struct jseed *js = k ? NULL : jseed_find(st, ss->seed->name);
+		const struct jseed *js = k ? NULL : strmap_get(&jmap, ss->seed->name);
 		bool known = k || js;
 		ss->last_slot = k ? old[k - 1].last_slot : js ? js->slot_s : 0;
 		if (!k && (!known || (prev != INT64_MIN && ss->last_slot < prev))) {
@@ -506,7 +530,7 @@ static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_
 			job->ss = ss;
 			ss->queued = job;
 			job->due_ms = wall_ms();
-			job->state = JOB_READY;
+			job_set_state(job, JOB_READY);
 			log_info("event=%s seed=%s slot=%" PRId64, known ? "catch-up" : "first", ss->seed->name,
 				 job->slot_s);
 		}
@@ -515,6 +539,7 @@ static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_
 			evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
 	}
 	strmap_fini(&oldmap);
+	strmap_fini(&jmap);
 }
 
 /* ---- work from the journal ---- */
@@ -703,7 +728,7 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 		for (size_t i = 0; i < p->n_seeds; i++) {
 			struct job *job = job_new(e, p->seeds[i], p->seeds[i]->name, p->seeds[i]->domain);
 			job->due_ms = now;
-			job->state = JOB_READY;
+			job_set_state(job, JOB_READY);
 			job->must_run = true;
 		}
 	} else {
