@@ -18,11 +18,12 @@
 #include "evloop.h"
 #include "journal.h"
 #include "log.h"
+#include "xalloc.h"
 
 struct run_ctx {
 	const struct cli_globals *g;
 	struct engine *e;
-	int sfd;
+	const char *state_dir; /* the one locked at start */
 };
 
 void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon)
@@ -47,7 +48,16 @@ static void reload(struct run_ctx *ctx)
 {
 	struct mon_conf *conf = NULL;
 	struct conf_errors errs = { 0 };
-	if (conf_load(ctx->g->config_path, &conf, &errs) < 0) {
+	int rc = conf_load(ctx->g->config_path, &conf, &errs);
+	if (rc == 0 && strcmp(conf->state_dir, ctx->state_dir) != 0) {
+		/* The lock and the journal belong to the running state directory. */
+		log_warnx("event=reload status=failed error=\"state_dir changed from %s to %s: restart to move it\": "
+			  "keeping the running configuration", ctx->state_dir, conf->state_dir);
+		conf_free(conf);
+		conf_errors_fini(&errs);
+		return;
+	}
+	if (rc < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_warnx("event=reload status=failed error=\"%s:%d: %s%s%s\"", errs.v[i].file, errs.v[i].line,
 				  errs.v[i].key, *errs.v[i].key ? ": " : "", errs.v[i].msg);
@@ -148,8 +158,9 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		return 1;
 	}
 
-	size_t n_seeds = conf->n_seeds, n_pending = st.n_probes;
-	char *state_dir = strdup(conf->state_dir);
+	char *state_dir = xstrdup(conf->state_dir);
+	log_info("event=start version=%s pid=%ld seeds=%zu pending=%zu state_dir=%s", MON_VERSION, (long)getpid(),
+		 conf->n_seeds, st.n_probes, state_dir);
 	struct engine_params ep = {
 		.mode = ENGINE_DAEMON,
 		.journal = journal,
@@ -166,16 +177,14 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		close(lock_fd);
 		return 1;
 	}
-	struct run_ctx ctx = { .g = g, .e = e, .sfd = sfd };
+	struct run_ctx ctx = { .g = g, .e = e, .state_dir = state_dir };
 	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
-	log_info("event=start version=%s pid=%ld seeds=%zu pending=%zu state_dir=%s", MON_VERSION, (long)getpid(),
-		 n_seeds, n_pending, state_dir ? state_dir : "?");
-	free(state_dir);
 	engine_run(e);
 	evloop_fd_del(engine_loop(e), sfd);
 	engine_free(e);
 	close(sfd);
 	close(lock_fd);
+	free(state_dir);
 	log_info("event=exit status=0");
 	return 0;
 }

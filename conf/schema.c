@@ -53,13 +53,16 @@ const struct conf_key conf_schema[] = {
 	  .doc = "Name of this probing host, recorded in every result and used as a subdirectory of "
 		 "rrd_dir (letters, digits, '.', '_', '-')." },
 
-	{ .path = "log", .type = CONF_K_GROUP, .doc = "Where the daemon logs." },
+	{ .path = "log", .type = CONF_K_GROUP, .doc = "Where run and probe --due write their log lines (a manual probe always logs to "
+		 "standard error). Read at start: a reload (SIGHUP) does not change it." },
 	{ .path = "log.target", .type = CONF_K_ENUM, .flags = CONF_F_ENUMSTR, .def = "\"stderr\"",
 	  .choices = log_target_choices, .off = TOP(log_target),
-	  .doc = "Log to standard error or to syslog." },
+	  .doc = "\"stderr\": lines \"mailcanary: LEVEL: event=NAME key=value ...\" on standard error "
+		 "(under systemd: the systemd journal); \"syslog\": to syslog with the ident mailcanary and the "
+		 "pid. run logs at level info, probe --due only warnings unless -v is given." },
 	{ .path = "log.facility", .type = CONF_K_ENUM, .flags = CONF_F_ENUMSTR, .def = "\"mail\"",
 	  .choices = log_facility_choices, .off = TOP(log_facility),
-	  .doc = "Syslog facility when target is \"syslog\"." },
+	  .doc = "Syslog facility when target is \"syslog\"; ignored otherwise." },
 
 	{ .path = "dns", .type = CONF_K_GROUP, .doc = "DNS resolution (c-ares) and DNS checks." },
 	{ .path = "dns.servers", .type = CONF_K_STRLIST, .def = "[]",
@@ -90,28 +93,43 @@ const struct conf_key conf_schema[] = {
 	  .max = HOUR, .off = TOP(timeouts.eod_ms), .doc = "Reply to the end of the message data." },
 
 	{ .path = "retry", .type = CONF_K_GROUP,
-	  .doc = "Retries of a probe whose outcome was a 4xx deferral (greylisting), like an MTA." },
+	  .doc = "Retries of a probe whose attempt was deferred (a 4xx reply, e.g. greylisting) or "
+		 "failed (no reply: DNS, connection, timeout, TLS), as an MTA retries its queue. "
+		 "Rejected, accepted and unknown outcomes are final. A retry sends the same message "
+		 "again (same probe id and Date)." },
 	{ .path = "retry.schedule", .type = CONF_K_DURLIST, .def = "[\"5m\", \"15m\", \"30m\", \"1h\"]",
 	  .min = SEC, .max = WEEK, .off = TOP(retry_schedule_ms), .off_n = TOP(n_retry_schedule),
-	  .doc = "Delays before each retry, counted from the previous attempt; the last one repeats "
-		 "until give_up. Empty: never retry." },
+	  .doc = "Delay before each retry, counted from the end of the previous attempt: the i-th "
+		 "delay follows the i-th attempt, and the last one repeats. A 4xx reply that says "
+		 "when to come back (\"try again in 300 seconds\", \"retry after 5 minutes\") "
+		 "replaces the delay when the retry then still falls within give_up. Empty: never "
+		 "retry." },
 	{ .path = "retry.give_up", .type = CONF_K_DURATION, .def = "\"4h\"", .min = SEC, .max = WEEK,
 	  .off = TOP(retry_give_up_ms),
-	  .doc = "Time after the first attempt when a deferred probe counts as failed." },
+	  .doc = "No retry starts later than this after the start of the first attempt. When the next "
+		 "retry would, the probe ends: final, with its last attempt's outcome and the warning "
+		 "\"gave up after N attempts\"." },
 
 	{ .path = "limits", .type = CONF_K_GROUP,
 	  .doc = "Concurrency and sending limits. per_domain, spacing and daily_budget apply per "
-		 "destination domain; 0 means unlimited." },
+		 "destination domain (the domain of the seed's address, also through a relay); 0 "
+		 "means unlimited. run and probe --due obey all four; a manual probe obeys in_flight "
+		 "and per_domain only. An attempt held back by a limit lists it in its result's "
+		 "schedule.waited_for." },
 	{ .path = "limits.in_flight", .type = CONF_K_INT, .def = "100", .min = 1, .max = 100000,
-	  .off = TOP(limits_in_flight), .doc = "Probes in progress at once, in all." },
+	  .off = TOP(limits_in_flight), .doc = "Attempts in progress at once, in all." },
 	{ .path = "limits.per_domain", .type = CONF_K_INT, .def = "1", .min = 0, .max = 10000,
-	  .off = TOP(limits_per_domain), .doc = "SMTP sessions at once to one destination domain." },
+	  .off = TOP(limits_per_domain), .doc = "Attempts in progress at once to one destination domain." },
 	{ .path = "limits.spacing", .type = CONF_K_DURATION, .def = "\"10s\"", .min = 0, .max = DAY,
 	  .off = TOP(limits_spacing_ms),
-	  .doc = "Minimum time between two sessions to one destination domain." },
+	  .doc = "Minimum time between the starts of two attempts to one destination domain (run and "
+		 "probe --due only)." },
 	{ .path = "limits.daily_budget", .type = CONF_K_INT, .def = "0", .min = 0, .max = 100000000,
 	  .off = TOP(limits_daily_budget),
-	  .doc = "Maximum messages per destination domain per day (retries count)." },
+	  .doc = "Maximum attempts (retries included) started per destination domain per UTC day by "
+		 "run and probe --due, counted across restarts through the journal; further ones "
+		 "wait for the next UTC day. A manual probe is never held back by it, but its "
+		 "attempts count when it holds the journal." },
 
 	{ .path = "readback", .type = CONF_K_GROUP, .doc = "Reading the probe back over IMAP." },
 	{ .path = "readback.timeout", .type = CONF_K_DURATION, .def = "\"30m\"", .min = SEC,
@@ -196,8 +214,14 @@ const struct conf_key conf_schema[] = {
 	  .doc = "Name of the sender that probes this seed." },
 	{ .path = "seeds.[].schedule", .type = CONF_K_STRING, .def = "\"hourly\"",
 	  .check = conf_schedule_check, .off = SEED(schedule),
-	  .doc = "\"hourly\", \"daily\", \"weekly\", \"every DURATION\" (e.g. \"every 15m\") or "
-		 "\"cron MIN HOUR DAY MONTH WEEKDAY\" (e.g. \"cron 0 6 * * 1-5\")." },
+	  .doc = "When run and probe --due probe the seed: \"hourly\", \"daily\", \"weekly\", "
+		 "\"every DURATION\" (whole seconds, at least 1s; e.g. \"every 15m\") or "
+		 "\"cron MIN HOUR DAY MONTH WEEKDAY\" (e.g. \"cron 0 6 * * 1-5\"; when both day "
+		 "fields are restricted, either may match). Times are UTC, aligned to the Unix epoch "
+		 "and shifted by an offset derived from the seed's name that spreads seeds over the "
+		 "interval (cron: 0 to 59 s after the minute), so \"daily\" is not midnight. A seed "
+		 "not probed before is probed at once, then on its schedule; a slot missed while "
+		 "nothing ran is made up once." },
 	{ .path = "seeds.[].imap", .type = CONF_K_GROUP, .flags = CONF_F_HASPOS | CONF_F_HASSET,
 	  .pos_off = SEED(imap.pos), .set_off = SEED(imap.set),
 	  .def_doc = "none (no readback)",
