@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mailcanary demo: installs what is missing, builds, starts a lab of real mail servers on
-# loopback (Postfix, Dovecot, smtp-sink, dnsmasq), runs one probe round against seeds that
-# each show one thing mailcanary finds, prints one result as JSON, and stops the lab.
+# loopback (Postfix, postgrey, Dovecot, smtp-sink, dnsmasq), runs one probe round against
+# seeds that each show one thing mailcanary finds, prints one result as JSON, runs the
+# daemon for a few seconds (schedules, retries, real greylisting), and stops the lab.
 #
 #   sudo bash scripts/demo.sh          # everything above; the lab is always stopped at the end
 #   sudo bash scripts/demo.sh --keep   # leave the lab, the config and the detail log in place
@@ -51,11 +52,16 @@ LAB=$DEMO_DIR/lab
 CONF=$DEMO_DIR/demo.conf
 lab_started=0
 ok=0
+daemon_pid=
 
 cleanup() {
 	local rc=$?
 	trap - EXIT
 	trap '' INT TERM # let the lab stop completely, even on a second Ctrl-C
+	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+		kill -TERM "$daemon_pid" 2>/dev/null || true
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
 	if [ "$lab_started" = 1 ]; then
 		if [ "$keep" = 1 ] && [ "$ok" = 1 ]; then
 			section "Lab left running (--keep)"
@@ -121,10 +127,14 @@ fi
 
 section "Writing the demo configuration $CONF"
 python3 - "$LAB/lab.json" "$TEMPLATE" "$CONF" "$DEMO_DIR" <<'EOF'
-import json, re, sys
+import json, random, re, string, sys
 lab_json, template, out, demo_dir = sys.argv[1:]
 L = json.load(open(lab_json))
+# postgrey remembers a sender/recipient pair once it passed: a fresh recipient per demo run
+# (letters only: postgrey folds digits) shows the greylisting every time.
+grey = "grey-%s@%s" % ("".join(random.choice(string.ascii_lowercase) for _ in range(10)), L["postgrey"]["domain"])
 values = {
+    "GREY_ADDRESS": grey,
     "DEMO_DIR": demo_dir,
     "LAB_DNS_SERVER": L["dns"]["server"],
     "LAB_POSTFIX_MX": L["postfix"]["mx"],
@@ -147,7 +157,8 @@ echo "from $TEMPLATE; state_dir = $DEMO_DIR/state"
 section "What each seed is set up to show"
 cat <<'EOF'
 seed-a      Postfix accepts the probe: 250 2.0.0 at end-of-data (STARTTLS on the way)
-greylisted  greylisting-style deferral at RCPT: 450 4.2.0
+greylist-real  postgrey greylists a new sender/recipient pair: 450 4.2.0 "try again in 3 seconds"
+greylisted  greylisting-style deferral at RCPT that never passes: 450 4.2.0
 defer432    "451 4.3.2 System not accepting network messages" at RCPT (Postfix policy)
 sink-432    the same 451 4.3.2, word for word as a busy server sends it (smtp-sink)
 fallback    first MX answers 421 4.7.0 at the greeting, the second MX accepts
@@ -172,6 +183,7 @@ python3 - "$DEMO_DIR/state/results.jsonl" <<'EOF'
 import json, sys
 want = {
     "seed-a": ("accepted", "eod", 250), "greylisted": ("deferred", "rcpt", 450),
+    "greylist-real": ("deferred", "rcpt", 450),
     "defer432": ("deferred", "rcpt", 451), "sink-432": ("deferred", "rcpt", 451),
     "fallback": ("accepted", "eod", 250), "smarthost": ("accepted", "eod", 250),
     "policy": ("rejected", "rcpt", 554), "drop-eod": ("unknown", "eod", None),
@@ -211,8 +223,39 @@ grep -E '^ +\+[0-9.]+ [<>]' "$DEMO_DIR/smarthost.txt" | sed 's/^ *//' |
 	grep -vE '< 250-(PIPELINING|SIZE|VRFY|ETRN|DSN|SMTPUTF8|8BITMIME|ENHANCEDSTATUSCODES)' || true
 echo "(the AUTH exchange is redacted: no password in the output, the detail log or any transcript)"
 
+section "The monitor itself: mailcanary -c $CONF run, for 14 seconds"
+echo "(every seed is due every 10 s; deferrals are retried after 2 s and 4 s, or when the"
+echo " server says; retries pending from the round above are taken over from the journal)"
+"$BIN" -c "$CONF" run 2>"$DEMO_DIR/daemon.log" &
+daemon_pid=$!
+sleep 14
+kill -TERM "$daemon_pid"
+drc=0
+wait "$daemon_pid" || drc=$?
+daemon_pid=
+sed -n 's/^mailcanary: [a-z]*: //p' "$DEMO_DIR/daemon.log" |
+	grep -E 'event=(start|stopping|exit)|event=(first|attempt|retry).*seed=(greylist-real|seed-a|defer432) ' |
+	sed -E 's/ probe=[0-9a-f]{32}//' || true
+echo "(log lines for three of the seeds; all of them: $DEMO_DIR/daemon.log)"
+if [ "$drc" -ne 0 ]; then
+	echo "demo.sh: mailcanary run exited $drc on SIGTERM" >&2
+	exit 1
+fi
+python3 - "$DEMO_DIR/state/results.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+g = [r for r in rows if r["seed"] == "greylist-real" and r["smtp"]["outcome"] == "accepted" and len(r["smtp"]["attempts"]) > 1]
+if g:
+    r = g[0]
+    print("greylist-real: accepted after %.1f s at attempt %d (the first %s %s %s)" % (
+        r["smtp"]["accepted_after_s"], len(r["smtp"]["attempts"]), r["smtp"]["attempts"][0]["outcome"],
+        r["smtp"]["attempts"][0]["code"], r["smtp"]["attempts"][0]["enhanced"]))
+else:
+    print("NOTE: greylist-real was not retried to acceptance in this run")
+EOF
+
 section "Detail log"
-echo "$DEMO_DIR/state/results.jsonl: $(wc -l <"$DEMO_DIR/state/results.jsonl") lines, one JSON result per probe"
+echo "$DEMO_DIR/state/results.jsonl: $(wc -l <"$DEMO_DIR/state/results.jsonl") lines, one JSON result per decided attempt"
 ok=1
 if [ "$keep" != 1 ]; then
 	echo "(removed at the end of the demo; run 'scripts/demo.sh --keep' to keep the lab, the config and this log)"
