@@ -73,9 +73,10 @@ int reply_parse_line(const char *line, size_t len, struct reply_line *out)
 static bool word_at(const char *s, size_t i, const char *w)
 {
 	size_t n = strlen(w);
-	if (i > 0 && isalpha((unsigned char)s[i - 1]))
+	if (i > 0 && isalnum((unsigned char)s[i - 1]))
 		return false;
-	return strncasecmp(s + i, w, n) == 0 && !isalpha((unsigned char)s[i + n]);
+	/* A letter or digit right after it makes it part of a longer token ("4m2Tq9", "s3"). */
+	return strncasecmp(s + i, w, n) == 0 && !isalnum((unsigned char)s[i + n]);
 }
 
 /* Seconds per unit for the word at s, or 0 when it is no time unit. */

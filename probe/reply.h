@@ -24,9 +24,10 @@ size_t reply_enhanced_code(const char *s, size_t len, char *buf, size_t bufsz);
 
 /* A retry-after hint in a deferral's text, as greylisting servers give it: "try again in 300
  * seconds", "retry after 5 minutes", "Greylisted for 60s", "please wait 2 min". Looks for a
- * number with a time unit (s, sec, secs, second(s), m, min, mins, minute(s), h, hour(s)) after
- * one of the words try, retry, again, wait, greylisted, later, in, after within the same
- * sentence. Returns the seconds (capped at one day), or -1 when there is no such hint. */
+ * whole number with a time unit (s, sec, secs, second(s), m, min, mins, minute(s), h, hrs,
+ * hour(s)) standing alone (no letter or digit right after it: "ref 4m2Tq9" is no time) after
+ * one of the words try, retry, again, wait, greylisted, graylisted, later, in, after, for within
+ * the same sentence. Returns the seconds (capped at one day), or -1 when there is no such hint. */
 long reply_retry_hint(const char *text);
 
 #endif

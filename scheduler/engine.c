@@ -722,7 +722,7 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 		struct domstate *d = dom_get(e, b->dom);
 		dom_count_today(d, now);
 		if (b->day == now / DAY_MS)
-			d->count += b->n;
+			d->count = b->n > INT32_MAX - d->count ? INT32_MAX : d->count + b->n;
 	}
 	if (p->mode == ENGINE_ONCE) {
 		for (size_t i = 0; i < p->n_seeds; i++) {

@@ -23,8 +23,9 @@ struct journal {
 	char *path;
 	char *dir;
 	int fd;
-	size_t size;
-	bool warned; /* a write failure was logged (rate limit: once until a write succeeds) */
+	size_t size;   /* bytes of whole records */
+	bool torn;     /* a failed write may have left a partial record at the end */
+	bool warned;   /* a write failure was logged (rate limit: once until a write succeeds) */
 };
 
 /* ---- encoding ---- */
@@ -189,7 +190,9 @@ static void budget_add(struct reducer *rd, const char *dom, int64_t day, int n)
 		strmap_put(&rd->budgets, key, (void *)(uintptr_t)i);
 	}
 	free(key);
-	st->budgets[i - 1].n += n;
+	/* Saturating: a hand-edited journal must not wrap the count and lift the budget. */
+	int *cur = &st->budgets[i - 1].n;
+	*cur = n > INT32_MAX - *cur ? INT32_MAX : *cur + n;
 }
 
 static void set_str(char **dst, const char *v)
@@ -615,11 +618,23 @@ static int append_va(struct journal *j, bool sync, const char *type, va_list ap)
 {
 	char *rec = format_record(type, ap);
 	size_t n = strlen(rec);
-	int rc = write_all(j->fd, rec, n);
+	/* After a write that could not be cut back, start on a fresh line so that its torn
+	 * remains stay one corrupt record and do not swallow this one. */
+	int rc = j->torn ? write_all(j->fd, "\n", 1) : 0;
+	if (rc == 0) {
+		j->size += j->torn;
+		j->torn = false;
+		rc = write_all(j->fd, rec, n);
+	}
 	if (rc == 0 && sync)
 		rc = fdatasync(j->fd);
 	free(rec);
 	if (rc < 0) {
+		/* Cut a partial record off (disk full, file size limit); the caller learns it failed. */
+		int e = errno;
+		if (ftruncate(j->fd, (off_t)j->size) < 0)
+			j->torn = true;
+		errno = e;
 		if (!j->warned)
 			log_warn("journal %s: cannot write a %s record (pending work may be lost on restart)", j->path,
 				 type);

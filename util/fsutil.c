@@ -8,6 +8,10 @@
 
 int mkdir_p(const char *dir, mode_t mode)
 {
+	if (!*dir) {
+		errno = ENOENT;
+		return -1;
+	}
 	char *d = xstrdup(dir);
 	for (char *p = d + 1; *p; p++) {
 		if (*p != '/')

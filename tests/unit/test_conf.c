@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -36,22 +38,6 @@ static char *xdup(const char *s)
 	return d;
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	size_t n = 0;
-	FILE *fp = open_memstream(&s, &n);
-
-	assert_non_null(fp);
-	va_start(ap, f);
-	vfprintf(fp, f, ap);
-	va_end(ap);
-	fclose(fp);
-	return s;
-}
 
 /* Replaces every occurrence of from in s; returns owned. */
 static char *subst(const char *s, const char *from, const char *to)
@@ -74,29 +60,6 @@ static char *subst(const char *s, const char *from, const char *to)
 	return out;
 }
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == -1)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *e;
-		assert_non_null(d);
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			char *sub = fmt("%s/%s", path, e->d_name);
-			rm_rf(sub);
-			free(sub);
-		}
-		closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
 
 /* Writes dir/name (creating parent directories) with mode (0: 0644). */
 static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
