@@ -23,14 +23,28 @@ _Static_assert(sizeof(enum conf_mode) == sizeof(int), "enums are stored as int")
 _Static_assert(sizeof(enum conf_tls) == sizeof(int), "enums are stored as int");
 
 #define SECRET_MAX 4096
+#define INCLUDE_DEPTH_MAX 10 /* libconfig 1.5's own limit */
+
+/* libconfig 1.5 joins every @include path to one include directory. To resolve each @include
+ * relative to the file that contains it, every file of the tree is copied into a private
+ * directory with its @include lines rewritten to the copies' absolute paths (line numbers stay),
+ * and libconfig reads the copies; file names in errors and positions are mapped back. */
+struct shadow {
+	char *tmpdir;              /* owned; removed with its files after loading */
+	char **orig;               /* display name of each file (main as given, others resolved) */
+	char **copy;               /* its rewritten copy */
+	size_t n;
+};
 
 struct loader {
 	config_t cfg;
 	struct mon_conf *conf;     /* being filled; owns the file-name pool */
 	struct conf_errors *errs;
 	const char *path;          /* main file as given (borrowed) */
-	char *dir;                 /* its directory as given ("." when none): the include dir */
+	char *dir;                 /* its directory as given ("." when none) */
 	char *absdir;              /* the same, absolute: base of relative file names in values */
+	char *cwd;
+	struct shadow sh;
 };
 
 /* ---- file names and errors ---- */
@@ -44,14 +58,33 @@ static char *path_join(const char *dir, const char *name)
 }
 
 /* The name to show for a file libconfig reports: the main path as given; an included file
- * joined to the include directory (libconfig reports it as written in @include). */
+ * as its @include resolved against the including file's directory. */
 static char *display_file(const struct loader *ld, const char *raw)
 {
-	if (!raw || strcmp(raw, ld->path) == 0)
+	if (!raw)
 		return xstrdup(ld->path);
-	if (raw[0] == '/' || strcmp(ld->dir, ".") == 0)
-		return xstrdup(raw);
-	return path_join(ld->dir, raw);
+	for (size_t i = 0; i < ld->sh.n; i++)
+		if (strcmp(raw, ld->sh.copy[i]) == 0)
+			return xstrdup(ld->sh.orig[i]);
+	return xstrdup(raw);
+}
+
+/* The directory part of file ("." when none). */
+static char *dir_of(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	return slash ? xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : xstrdup(".");
+}
+
+/* An @include name resolved against the directory of the file that holds it. */
+static char *include_path(const char *including, const char *name)
+{
+	if (name[0] == '/')
+		return xstrdup(name);
+	char *dir = dir_of(including);
+	char *full = strcmp(dir, ".") == 0 ? xstrdup(name) : path_join(dir, name);
+	free(dir);
+	return full;
 }
 
 /* Interns a display name in conf->file_pool; returns the pooled (borrowed) copy. */
@@ -779,7 +812,7 @@ static char *read_line(const char *file, int line)
 }
 
 /* libconfig says only "cannot open include file": name the file and the reason. */
-static char *include_error(const struct loader *ld, const char *file, int line)
+static char *include_error(const char *file, int line)
 {
 	char *text = read_line(file, line), *msg = NULL;
 	const char *p = text ? strstr(text, "@include") : NULL;
@@ -788,22 +821,12 @@ static char *include_error(const struct loader *ld, const char *file, int line)
 
 	if (q2) {
 		char *name = xstrndup(q1 + 1, (size_t)(q2 - q1 - 1));
-		if (name[0] == '/') {
-			msg = xasprintf("cannot open include file \"%s\": libconfig 1.5 joins every "
-					"@include path to the main file's directory (%s), so absolute "
-					"paths do not work; write it relative to that directory", name,
-					ld->dir);
-		} else {
-			char *full = strcmp(ld->dir, ".") == 0 ? xstrdup(name) : path_join(ld->dir, name);
-			struct stat st;
-			const char *why = stat(full, &st) == -1 ? strerror(errno)
-				: S_ISDIR(st.st_mode) ? "is a directory" : "cannot be read";
-			bool nested = strcmp(file, ld->path) != 0;
-			msg = xasprintf("cannot open include file \"%s\" (%s): %s%s", name, full, why,
-					nested ? "; @include paths are relative to the main file's "
-						 "directory, also in included files" : "");
-			free(full);
-		}
+		char *full = include_path(file, name);
+		struct stat st;
+		const char *why = stat(full, &st) == -1 ? strerror(errno)
+			: S_ISDIR(st.st_mode) ? "is a directory" : "cannot be read";
+		msg = xasprintf("cannot open include file \"%s\" (%s): %s", name, full, why);
+		free(full);
 		free(name);
 	}
 	free(text);
@@ -818,67 +841,148 @@ static void syntax_error(struct loader *ld)
 	char *msg;
 
 	if (text && strcmp(text, "cannot open include file") == 0)
-		msg = include_error(ld, file, line);
+		msg = include_error(file, line);
+	else if (text && strcmp(text, "include file nesting too deep") == 0)
+		msg = xasprintf("include files nested deeper than %d (an @include cycle?)", INCLUDE_DEPTH_MAX);
 	else
 		msg = xstrdup(text ? text : "syntax error");
 	add_error(ld->errs, file, line, "", msg);
 	free(file);
 }
 
-/* libconfig 1.5 calls exit(2) from its scanner when an @include names a directory (or is ""):
- * find those first and report them like any other error. Missing files are left to libconfig,
- * which reports them itself. Paths are relative to the include directory, as libconfig has it. */
-static size_t check_includes(struct conf_errors *errs, const char *file, const char *dir, int depth)
+static char *slurp(const char *file, size_t *len)
 {
-	FILE *fp = fopen(file, "r");
-	char line[4096];
-	size_t bad = 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct strbuf sb;
+	char buf[8192];
+	ssize_t n;
+	sb_init(&sb);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		sb_appendn(&sb, buf, (size_t)n);
+	close(fd);
+	if (n < 0) {
+		sb_fini(&sb);
+		return NULL;
+	}
+	*len = sb.len;
+	char *t = sb_steal(&sb);
+	sb_fini(&sb);
+	return t;
+}
+
+/* Copies file (display name orig) into the shadow directory with its @include lines pointing
+ * at the copies of the files they name, resolved against orig's directory. Reports what
+ * libconfig 1.5 cannot (it calls exit(2) when an @include names a directory or "") and a NUL
+ * byte. Returns the copy's index, or -1 after adding an error. Missing files are left to
+ * libconfig, which reports them at the @include line. */
+static long shadow_file(struct loader *ld, const char *orig, int depth)
+{
+	struct shadow *sh = &ld->sh;
+	for (size_t i = 0; i < sh->n; i++)
+		if (strcmp(sh->orig[i], orig) == 0)
+			return (long)i; /* included twice, or a cycle: libconfig stops at its own depth limit */
+	size_t len = 0;
+	char *text = slurp(orig, &len);
+	if (!text) {
+		add_error(ld->errs, orig, 0, "", xasprintf("cannot open: %s", strerror(errno)));
+		return -1;
+	}
+	if (memchr(text, '\0', len)) {
+		/* A NUL byte would hide the rest of a line, and libconfig cuts names at it: a config is text. */
+		size_t nl = 1;
+		for (const char *p = text; *p; p++)
+			nl += *p == '\n';
+		add_error(ld->errs, orig, (int)nl, "", xstrdup("contains a NUL byte: not a text file"));
+		free(text);
+		return -1;
+	}
+	long idx = (long)sh->n;
+	sh->orig = xrealloc(sh->orig, (sh->n + 1) * sizeof *sh->orig);
+	sh->copy = xrealloc(sh->copy, (sh->n + 1) * sizeof *sh->copy);
+	sh->orig[sh->n] = xstrdup(orig);
+	sh->copy[sh->n] = xasprintf("%s/%ld.cfg", sh->tmpdir, idx);
+	sh->n++;
+
+	struct strbuf out;
+	sb_init(&out);
+	bool bad = false;
 	int lineno = 0;
-	if (!fp || depth > 10) {
-		if (fp)
-			fclose(fp);
-		return 0;
-	}
-	/* A NUL byte would hide the rest of a line from the checks below, and libconfig cuts
-	 * names at it ("@include \"\0x\"" is ""): a config is text. */
-	int c, nl = 1;
-	while ((c = getc(fp)) != EOF) {
-		if (c == '\n')
-			nl++;
-		if (c == '\0') {
-			add_error(errs, file, nl, "", xstrdup("contains a NUL byte: not a text file"));
-			fclose(fp);
-			return 1;
-		}
-	}
-	rewind(fp);
-	while (fgets(line, sizeof line, fp)) {
+	for (char *line = text, *next; line && *line; line = next) {
+		char *nl = strchr(line, '\n');
+		next = nl ? nl + 1 : NULL;
+		size_t llen = nl ? (size_t)(nl - line) + 1 : strlen(line);
 		lineno++;
 		const char *p = line;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (strncmp(p, "@include", 8) != 0)
-			continue;
-		p += 8;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		const char *q = *p == '"' ? strchr(p + 1, '"') : NULL;
-		if (!q)
-			continue; /* a syntax error: libconfig reports it */
-		char *name = xstrndup(p + 1, (size_t)(q - p - 1));
-		char *full = xasprintf("%s/%s", dir, name);
-		struct stat st;
-		if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
-			add_error(errs, file, lineno, "", xasprintf("@include \"%s\": %s is not a regular file", name, full));
-			bad++;
-		} else if (stat(full, &st) == 0) {
-			bad += check_includes(errs, full, dir, depth + 1);
+		const char *q = NULL;
+		if (strncmp(p, "@include", 8) == 0) {
+			p += 8;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			q = *p == '"' ? memchr(p + 1, '"', llen - (size_t)(p + 1 - line)) : NULL;
 		}
+		if (!q) { /* not an @include, or a syntax error that libconfig reports */
+			sb_appendn(&out, line, llen);
+			continue;
+		}
+		char *name = xstrndup(p + 1, (size_t)(q - p - 1));
+		char *full = include_path(orig, name);
+		struct stat st;
+		const char *target = full;
+		if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+			add_error(ld->errs, orig, lineno, "", xasprintf("@include \"%s\": %s is not a regular file", name, full));
+			bad = true;
+		} else if (stat(full, &st) == 0 && depth >= INCLUDE_DEPTH_MAX) {
+			add_error(ld->errs, orig, lineno, "",
+				  xasprintf("@include \"%s\": includes nested deeper than %d", name, INCLUDE_DEPTH_MAX));
+			bad = true;
+		} else if (stat(full, &st) == 0) {
+			long k = shadow_file(ld, full, depth + 1);
+			if (k < 0)
+				bad = true;
+			else
+				target = sh->copy[k];
+		}
+		/* A missing file keeps its resolved (absolute when possible) name: libconfig reports
+		 * it and include_error() explains. */
+		char *abs = target == full && full[0] != '/' ? path_join(ld->cwd, full) : NULL;
+		sb_appendn(&out, line, (size_t)(p + 1 - line));
+		sb_append(&out, abs ? abs : target);
+		sb_appendn(&out, q, llen - (size_t)(q - line));
+		free(abs);
 		free(name);
 		free(full);
 	}
-	fclose(fp);
-	return bad;
+	free(text);
+	if (!bad) {
+		int fd = open(sh->copy[idx], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, out.s, out.len) != (ssize_t)out.len) {
+			add_error(ld->errs, orig, 0, "", xasprintf("cannot copy for reading: %s", strerror(errno)));
+			bad = true;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	sb_fini(&out);
+	return bad ? -1 : idx;
+}
+
+static void shadow_fini(struct shadow *sh)
+{
+	for (size_t i = 0; i < sh->n; i++) {
+		unlink(sh->copy[i]);
+		free(sh->copy[i]);
+		free(sh->orig[i]);
+	}
+	free(sh->copy);
+	free(sh->orig);
+	if (sh->tmpdir)
+		rmdir(sh->tmpdir);
+	free(sh->tmpdir);
+	memset(sh, 0, sizeof *sh);
 }
 
 /* ---- public ---- */
@@ -906,11 +1010,23 @@ int conf_load(const char *path, struct mon_conf **out, struct conf_errors *errs)
 	if (!ld.absdir)
 		ld.absdir = xstrdup(ld.dir);
 
+	ld.cwd = getcwd(NULL, 0);
+	if (!ld.cwd)
+		ld.cwd = xstrdup("/");
 	config_init(&ld.cfg);
-	config_set_include_dir(&ld.cfg, ld.dir);
-	if (check_includes(errs, path, ld.dir, 0) > 0)
+	{
+		const char *tmp = getenv("TMPDIR");
+		char *tmpl = xasprintf("%s/mailcanary-conf.XXXXXX", tmp && *tmp == '/' ? tmp : "/tmp");
+		ld.sh.tmpdir = mkdtemp(tmpl) ? tmpl : NULL;
+		if (!ld.sh.tmpdir) {
+			add_error(errs, path, 0, "", xasprintf("cannot create a temporary directory: %s", strerror(errno)));
+			free(tmpl);
+			goto out;
+		}
+	}
+	if (shadow_file(&ld, path, 0) != 0)
 		goto out;
-	if (config_read_file(&ld.cfg, path) != CONFIG_TRUE) {
+	if (config_read_file(&ld.cfg, ld.sh.copy[0]) != CONFIG_TRUE) {
 		if (config_error_type(&ld.cfg) == CONFIG_ERR_FILE_IO)
 			add_error(errs, path, 0, "", xasprintf("cannot open: %s", strerror(errno)));
 		else
@@ -932,8 +1048,10 @@ int conf_load(const char *path, struct mon_conf **out, struct conf_errors *errs)
 	}
 out:
 	config_destroy(&ld.cfg);
+	shadow_fini(&ld.sh);
 	free(ld.dir);
 	free(ld.absdir);
+	free(ld.cwd);
 	return rc;
 }
 

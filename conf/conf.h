@@ -127,8 +127,8 @@ struct conf_errors {
 /* Loads and validates path. On success returns 0 and *out (owned). On any error returns -1,
  * *out is NULL and errs holds every error found (not just the first). errs is (re)initialised
  * here, so it need not be zeroed, but release it with conf_errors_fini() after each call.
- * @include paths are relative to the directory of path, at every nesting level (libconfig 1.5
- * joins them to config_set_include_dir(); absolute @include paths cannot work). Relative file
+ * A relative @include path is resolved against the directory of the file that holds it (libconfig
+ * 1.5 cannot: the files are read through rewritten private copies, see conf.c). Relative file
  * names in values (state_dir, rrd_dir, ca_file, password_file) are made absolute against that
  * directory too. The secrets are only checked here (regular file, mode 0600/0400), never read. */
 int conf_load(const char *path, struct mon_conf **out, struct conf_errors *errs);

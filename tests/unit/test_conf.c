@@ -447,17 +447,30 @@ static const struct bad_case bad_cases[] = {
 	  { { "main.cfg", "vantage = \"a\";\n@include \"nope.cfg\"\n", 0 } }, NULL,
 	  "@D/main.cfg:2: cannot open include file \"nope.cfg\" (@D/nope.cfg): No such file or "
 	  "directory\n" },
-	{ "nested include written relative to the including file",
+	{ "nested include written relative to the main file's directory is not found",
+	  { { "main.cfg", "@include \"sub/a.cfg\"\n", 0 },
+	    { "sub/a.cfg", "vantage = \"a\";\n@include \"sub/b.cfg\"\n", 0 },
+	    { "sub/b.cfg", "state_dir = \"/x\";\n", 0 } }, NULL,
+	  "@D/sub/a.cfg:2: cannot open include file \"sub/b.cfg\" (@D/sub/sub/b.cfg): No such file or "
+	  "directory\n" },
+	{ "nested include relative to the including file, error inside it",
 	  { { "main.cfg", "@include \"sub/a.cfg\"\n", 0 },
 	    { "sub/a.cfg", "vantage = \"a\";\n@include \"b.cfg\"\n", 0 },
-	    { "sub/b.cfg", "state_dir = \"/x\";\n", 0 } }, NULL,
-	  "@D/sub/a.cfg:2: cannot open include file \"b.cfg\" (@D/b.cfg): No such file or directory; "
-	  "@include paths are relative to the main file's directory, also in included files\n" },
-	{ "absolute include",
-	  { { "main.cfg", "\n@include \"/etc/mailcanary/extra.cfg\"\n", 0 } }, NULL,
-	  "@D/main.cfg:2: cannot open include file \"/etc/mailcanary/extra.cfg\": libconfig 1.5 joins "
-	  "every @include path to the main file's directory (@D), so absolute paths do not work; write "
-	  "it relative to that directory\n" },
+	    { "sub/b.cfg", "\nlimits: { in_flight = 0; };\n", 0 } }, NULL,
+	  "@D/sub/b.cfg:2: limits.in_flight: 0 is out of range 1 to 100000\n" },
+	{ "absolute include, missing",
+	  { { "main.cfg", "\n@include \"/nonexistent/mailcanary/extra.cfg\"\n", 0 } }, NULL,
+	  "@D/main.cfg:2: cannot open include file \"/nonexistent/mailcanary/extra.cfg\" "
+	  "(/nonexistent/mailcanary/extra.cfg): No such file or directory\n" },
+	{ "absolute include is read, and its includes are relative to it",
+	  { { "main.cfg", "\n@include \"@D/abs/x.cfg\"\n", 0 },
+	    { "abs/x.cfg", "@include \"y.cfg\"\n", 0 },
+	    { "abs/y.cfg", "limits: { in_flight = 0; };\n", 0 } }, NULL,
+	  "@D/abs/y.cfg:1: limits.in_flight: 0 is out of range 1 to 100000\n" },
+	{ "include cycle",
+	  { { "main.cfg", "@include \"a.cfg\"\n", 0 },
+	    { "a.cfg", "@include \"main.cfg\"\n", 0 } }, NULL,
+	  "@D/main.cfg:1: include files nested deeper than 10 (an @include cycle?)\n" },
 	{ "duplicate setting (libconfig)",
 	  { { "main.cfg", "vantage = \"a\";\nvantage = \"b\";\n", 0 } }, NULL,
 	  "@D/main.cfg:2: duplicate setting name\n" },
@@ -749,7 +762,7 @@ static void run_bad_case(void **state)
 /* ---- includes ---- */
 
 /* main.cfg includes parts/senders.cfg, which includes parts/more/seeds.cfg (written relative
- * to the main file's directory): loads from any working directory. */
+ * to parts/, the including file's directory): loads from any working directory. */
 static void test_include_tree(void **state)
 {
 	(void)state;
