@@ -326,6 +326,35 @@ def test_corrupt_journal():
               "rc %d %s" % (rc, json.dumps(lines)[:500]))
 
 
+# ---- downtime: a missed slot is made up once; the daily budget ----
+def test_catch_up_once():
+    conf = config("catchup", [seed("c", "seed2@seed-b.test", "every 2s")])
+    rc, l1, e1 = probe_json_lines(conf, ["--due"])
+    rep.check("catch-up: first run probes the new seed once", rc == 0 and len(l1) == 1,
+              "rc %d lines %d %s" % (rc, len(l1), e1[-300:]))
+    time.sleep(7)  # three slots pass with nothing running
+    rc, l2, e2 = probe_json_lines(conf, ["--due"])
+    rep.check("catch-up: after downtime the missed slots are made up once, not as a burst",
+              rc == 0 and len(l2) == 1, "rc %d lines %d" % (rc, len(l2)))
+    rc, l3, _ = probe_json_lines(conf, ["--due"])
+    rep.check("catch-up: an immediate third run has nothing due", rc == 0 and l3 == [], "%d lines" % len(l3))
+
+
+def test_daily_budget():
+    conf = config("budget", [seed("b", "seed2@seed-b.test", "every 1s")], limits={"daily_budget": 2})
+    p = start_daemon(conf, "budget")
+    time.sleep(5)
+    rc = stop_daemon(p)
+    rs = results("budget")
+    rep.check("daily budget: at most 2 attempts to the domain in a day", len(rs) == 2 and rc == 0,
+              "%d results, rc %r" % (len(rs), rc))
+    rc, lines, err = probe_json_lines(conf, ["--due"])
+    rep.check("daily budget: counted across runs (the journal): probe --due sends nothing more", lines == [],
+              "%d lines %s" % (len(lines), err[-300:]))
+
+
+test_catch_up_once()
+test_daily_budget()
 test_greylist_retry()
 test_no_wait_journals_retry()
 test_due_three_runs()
