@@ -64,6 +64,7 @@ struct job {
 	struct evtimer timer;          /* JOB_WAITING: due */
 	struct job *prev, *next;       /* e->jobs */
 	struct job *rprev, *rnext;     /* JOB_READY: e->ready, oldest first */
+	struct job *lnext;             /* pump(): claimed, to launch after the journal sync */
 };
 
 struct domstate {
@@ -260,7 +261,9 @@ static void on_attempt_done(void *arg, struct probe_result *r)
 	pump(e);
 }
 
-static void job_start(struct job *job, int64_t now)
+/* Claims a job for an attempt: limits' bookkeeping and its journal record (not yet synced:
+ * pump() syncs once for all it starts, then launches them). */
+static void job_claim(struct job *job, int64_t now)
 {
 	struct engine *e = job->e;
 	const struct mon_conf *c = conf_of(e);
@@ -287,8 +290,8 @@ static void job_start(struct job *job, int64_t now)
 		snprintf(b, sizeof b, "%" PRId64, job->slot_s);
 		snprintf(n, sizeof n, "%d", job->n + 1);
 		snprintf(at, sizeof at, "%" PRId64, now);
-		journal_append(e->journal, "send", "id", job->probe_id, "seed", job->seed_name, "dom", job->dom, "sent",
-			       a, "slot", b, "n", n, "at", at, NULL);
+		journal_append_lazy(e->journal, "send", "id", job->probe_id, "seed", job->seed_name, "dom", job->dom,
+				    "sent", a, "slot", b, "n", n, "at", at, NULL);
 	}
 	struct domstate *d = dom_get(e, job->dom);
 	dom_count_today(d, now);
@@ -299,16 +302,21 @@ static void job_start(struct job *job, int64_t now)
 	job_set_state(job, JOB_RUNNING);
 	job->cr = e->cur;
 	job->cr->refs++;
+}
+
+static void job_launch(struct job *job)
+{
+	struct engine *e = job->e;
 	struct probe_env env = {
 		.loop = e->loop,
 		.dns = job->cr->dns,
 		.glue = e->glue,
-		.conf = c,
+		.conf = job->cr->conf,
 		.keep_transcript = e->p.keep_transcript,
 	};
 	struct probe_ident id = { .probe_id = job->probe_id, .sent_at_ms = job->sent_ms, .attempt = job->n + 1 };
 	log_debug("event=start probe=%s seed=%s attempt=%d slot=%" PRId64 " delay_ms=%" PRId64, job->probe_id,
-		  job->seed_name, job->n + 1, job->slot_s, now - job->due_ms);
+		  job->seed_name, job->n + 1, job->slot_s, wall_ms() - job->due_ms);
 	job->pj = probe_start(&env, job->seed, &id, on_attempt_done, job);
 }
 
@@ -428,12 +436,13 @@ static void pump(struct engine *e)
 	bool scheduled = e->p.mode != ENGINE_ONCE;
 	size_t max = c->limits_in_flight > 0 ? (size_t)c->limits_in_flight : (size_t)-1;
 	int64_t wake = INT64_MAX;
+	struct job *launch = NULL, **tail = &launch;
 	for (struct job *job = e->ready, *next; job; job = next) {
 		next = job->rnext;
 		if (e->phase == PHASE_DRAIN && !job->must_run)
 			continue;
 		if (e->n_running >= max) {
-			job->waited |= PROBE_WAITED_IN_FLIGHT; /* the ones behind it: see job_start() */
+			job->waited |= PROBE_WAITED_IN_FLIGHT; /* the ones behind it: see job_claim() */
 			break;
 		}
 		struct domstate *d = dom_get(e, job->dom);
@@ -454,7 +463,17 @@ static void pump(struct engine *e)
 				wake = (now / DAY_MS + 1) * DAY_MS;
 			continue;
 		}
-		job_start(job, now);
+		job_claim(job, now);
+		job->lnext = NULL;
+		*tail = job;
+		tail = &job->lnext;
+	}
+	/* One fdatasync for every send record: durable before any of these attempts starts. */
+	if (launch && e->journal)
+		journal_sync(e->journal);
+	for (struct job *job = launch, *next; job; job = next) {
+		next = job->lnext;
+		job_launch(job);
 	}
 	if (wake != INT64_MAX)
 		evtimer_start(e->loop, &e->pump_timer, mono_due_us(wake));

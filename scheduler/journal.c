@@ -666,6 +666,16 @@ int journal_append_lazy(struct journal *j, const char *type, ...)
 	return rc;
 }
 
+int journal_sync(struct journal *j)
+{
+	if (fdatasync(j->fd) == 0)
+		return 0;
+	if (!j->warned)
+		log_warn("journal %s: cannot sync (pending work may be lost on restart)", j->path);
+	j->warned = true;
+	return -1;
+}
+
 void journal_maybe_compact(struct journal *j, size_t limit, int64_t now_ms)
 {
 	if (j->size <= limit)

@@ -84,6 +84,9 @@ int journal_append(struct journal *j, const char *type, ...) __attribute__((sent
 /* The same without fdatasync, for records whose loss is harmless ("done"). */
 int journal_append_lazy(struct journal *j, const char *type, ...) __attribute__((sentinel));
 
+/* Makes every record appended so far durable (group commit after journal_append_lazy). */
+int journal_sync(struct journal *j);
+
 /* Rewrites the journal from its own records when it grew beyond limit bytes. */
 void journal_maybe_compact(struct journal *j, size_t limit, int64_t now_ms);
 
