@@ -36,6 +36,7 @@ struct seedstate {
 	const struct conf_seed *seed;
 	struct schedule sched;
 	int64_t offset;
+	int64_t sub_ms;        /* 0-999: the seed's fixed place within its slot's second */
 	int64_t last_slot;     /* latest slot probed or seen (Unix s) */
 	int64_t next_slot;
 	struct evtimer timer;
@@ -97,6 +98,7 @@ struct engine {
 };
 
 static void pump(struct engine *e);
+static void pump_soon(struct engine *e);
 static void job_decided(struct job *job, struct probe_result *r);
 
 /* ---- small helpers ---- */
@@ -242,7 +244,7 @@ static void job_timer_cb(void *arg)
 		return;
 	}
 	job_set_state(job, JOB_READY);
-	pump(job->e);
+	pump_soon(job->e);
 }
 
 static void on_attempt_done(void *arg, struct probe_result *r)
@@ -258,7 +260,7 @@ static void on_attempt_done(void *arg, struct probe_result *r)
 	r->waited_for = job->waited;
 	job_decided(job, r);
 	confref_release(e, cr);
-	pump(e);
+	pump_soon(e);
 }
 
 /* Claims a job for an attempt: limits' bookkeeping and its journal record (not yet synced:
@@ -427,8 +429,19 @@ static void pump_timer_cb(void *arg)
 	pump(arg);
 }
 
+/* Pumps once after the timers and completions of this loop pass, so that attempts becoming
+ * due together share one journal sync. */
+static void pump_soon(struct engine *e)
+{
+	int64_t now = mono_us();
+	if (!evtimer_armed(&e->pump_timer) || e->pump_timer.due_us > now)
+		evtimer_start(e->loop, &e->pump_timer, now);
+}
+
 static void pump(struct engine *e)
 {
+	/* Whether the run is over is checked after every change, also while stopping. */
+	evtimer_start(e->loop, &e->idle_check, mono_us());
 	if (e->phase == PHASE_STOP)
 		return;
 	const struct mon_conf *c = conf_of(e);
@@ -477,7 +490,6 @@ static void pump(struct engine *e)
 	}
 	if (wake != INT64_MAX)
 		evtimer_start(e->loop, &e->pump_timer, mono_due_us(wake));
-	evtimer_start(e->loop, &e->idle_check, mono_us());
 }
 
 /* ---- schedules ---- */
@@ -487,8 +499,8 @@ static void slot_timer_cb(void *arg)
 	struct seedstate *ss = arg;
 	struct engine *e = ss->e;
 	int64_t now = wall_ms();
-	if (now < ss->next_slot * 1000) {
-		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
+	if (now < ss->next_slot * 1000 + ss->sub_ms) {
+		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000 + ss->sub_ms));
 		return;
 	}
 	int64_t slot = ss->next_slot;
@@ -500,13 +512,13 @@ static void slot_timer_cb(void *arg)
 		job->slot_s = slot;
 		job->ss = ss;
 		ss->queued = job;
-		job->due_ms = slot * 1000;
+		job->due_ms = slot * 1000 + ss->sub_ms;
 		job_set_state(job, JOB_READY);
 	}
 	ss->next_slot = schedule_next(&ss->sched, ss->offset, now / 1000 > slot ? now / 1000 : slot);
 	if (ss->next_slot != INT64_MAX)
-		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
-	pump(e);
+		evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000 + ss->sub_ms));
+	pump_soon(e);
 }
 
 
@@ -536,6 +548,8 @@ static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_
 			continue;
 		}
 		ss->offset = schedule_offset(&ss->sched, ss->seed->name);
+		/* Seeds whose offsets share a second start spread over it, not all at its start. */
+		ss->sub_ms = (int64_t)((strmap_hash(ss->seed->name, false) >> 32) % 1000);
 		int64_t prev = schedule_prev(&ss->sched, ss->offset, now_s);
 		uintptr_t k = (uintptr_t)strmap_get(&oldmap, ss->seed->name);
 		const struct jseed *js = k ? NULL : strmap_get(&jmap, ss->seed->name);
@@ -555,7 +569,7 @@ static void seeds_setup(struct engine *e, const struct seedstate *old, size_t n_
 		}
 		ss->next_slot = schedule_next(&ss->sched, ss->offset, now_s);
 		if (ss->next_slot != INT64_MAX)
-			evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000));
+			evtimer_start(e->loop, &ss->timer, mono_due_us(ss->next_slot * 1000 + ss->sub_ms));
 	}
 	strmap_fini(&oldmap);
 	strmap_fini(&jmap);

@@ -12,12 +12,16 @@
 
 int jsonlog_append(const char *state_dir, const char *line, char **err)
 {
-	if (mkdir_p(state_dir, 0750) < 0) {
-		*err = xasprintf("cannot create %s: %s", state_dir, strerror(errno));
-		return -1;
-	}
 	char *path = xasprintf("%s/results.jsonl", state_dir);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == ENOENT) { /* the state directory first, only when it is missing */
+		if (mkdir_p(state_dir, 0750) < 0) {
+			*err = xasprintf("cannot create %s: %s", state_dir, strerror(errno));
+			free(path);
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	}
 	if (fd < 0) {
 		*err = xasprintf("cannot open %s: %s", path, strerror(errno));
 		free(path);

@@ -353,6 +353,23 @@ def test_daily_budget():
               "%d lines %s" % (len(lines), err[-300:]))
 
 
+def test_sigterm_waits_for_running_only():
+    """SIGTERM while an attempt runs: the daemon exits when it has finished, not after the grace."""
+    conf = config("term", [seed("t", "seed1@sink.test", "every 1h")], senders=[sender(port=L["sinks"]["slow_eod"])])
+    p = start_daemon(conf, "term")
+    wait_for(lambda: "event=first" in daemon_log("term"), 5)
+    time.sleep(0.3)  # the attempt now waits ~1 s for the end-of-data reply
+    t0 = time.monotonic()
+    rc = stop_daemon(p)
+    took = time.monotonic() - t0
+    rs = results("term")
+    rep.check("SIGTERM: the running attempt finished and was recorded", len(rs) == 1 and
+              rs[0]["smtp"]["outcome"] == "accepted", json.dumps(rs)[:400])
+    rep.check("SIGTERM: exit 0 as soon as it finished (not after the 30 s grace)", rc == 0 and took < 5,
+              "rc %r after %.1f s" % (rc, took))
+
+
+test_sigterm_waits_for_running_only()
 test_catch_up_once()
 test_daily_budget()
 test_greylist_retry()
