@@ -1041,7 +1041,8 @@ def report(b, m, started, elapsed, command):
     w = L.append
     w("# mailcanary benchmark results")
     w("")
-    w("Latest figures from `%s` (this file is overwritten on every `--write` run)." % command)
+    w("Latest figures from `%s` (everything above the scheduler section is overwritten on every `--write` "
+      "run; that section comes from `bench/daemon.sh --write`)." % command)
     w("")
     w("- Date: %s (whole run %.0f s)" % (started, elapsed))
     w("- Machine: %s × %s, %s RAM, %s, kernel %s" % (m["nproc"], m["cpu"], m["mem"], m["os"], m["kernel"]))
@@ -1297,7 +1298,17 @@ def main():
     if elapsed > BUDGET_S:
         say("warning: the run took %.0f s, over the %d s budget" % (elapsed, BUDGET_S))
     if a.write:
-        with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        path = os.path.join(HERE, "RESULTS.md")
+        # keep the scheduler benchmark's block (written by bench/daemon.py --write)
+        try:
+            with open(path) as f:
+                old = f.read()
+            m = re.search(r"<!-- daemon-bench:begin.*?<!-- daemon-bench:end -->\n?", old, re.S)
+            if m:
+                text = text.rstrip("\n") + "\n\n" + m.group(0)
+        except OSError:
+            pass
+        with open(path, "w") as f:
             f.write(text)
         say("wrote %s" % os.path.join(HERE, "RESULTS.md"))
     if own_dir:

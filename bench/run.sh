@@ -12,14 +12,17 @@
 # 2 cores; a hard stop at 470 s keeps it under 8 minutes whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# bench/daemon.sh runs the scheduler benchmark through this same wrapper
+script=${MC_BENCH_SCRIPT:-bench/bench.py}
+name=${MC_BENCH_NAME:-run.sh}
 
 if [ "$(id -u)" != 0 ]; then
-  echo "run.sh: run as root (private Postfix, packet capture on lo)" >&2
+  echo "$name: run as root" >&2
   exit 2
 fi
 bin=${MAILCANARY_BIN:-build/cli/mailcanary}
 if [ ! -x "$bin" ]; then
-  echo "run.sh: no $bin; building it with scripts/build.sh" >&2
+  echo "$name: no $bin; building it with scripts/build.sh" >&2
   bash scripts/build.sh >&2
 fi
 
@@ -28,7 +31,7 @@ chmod 755 "$work"          # Postfix and nobody must traverse it
 pid=
 cleanup() {
   # bench.py stops its servers itself; this catches what a killed run left behind
-  python3 bench/bench.py --cleanup "$work" >/dev/null 2>&1 || true
+  python3 "$script" --cleanup "$work" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 stop() {
@@ -41,12 +44,12 @@ trap 'stop 130' INT
 trap 'stop 143' TERM
 
 # in the background so that the traps run at once; timeout keeps the run under 8 minutes
-timeout -k 10 470 python3 bench/bench.py --workdir "$work" --bin "$bin" --command "bench/run.sh $*" "$@" &
+timeout -k 10 470 python3 "$script" --workdir "$work" --bin "$bin" --command "bench/$name $*" "$@" &
 pid=$!
 rc=0
 wait "$pid" || rc=$?
 pid=
 if [ "$rc" = 124 ]; then
-  echo "run.sh: stopped after 470 s (the benchmark must finish in under 8 minutes)" >&2
+  echo "$name: stopped after 470 s (the benchmark must finish in under 8 minutes)" >&2
 fi
 exit "$rc"
