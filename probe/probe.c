@@ -13,6 +13,7 @@
 #include "log.h"
 #include "message.h"
 #include "smtp.h"
+#include "token.h"
 #include "xalloc.h"
 
 struct probe_target {
@@ -293,7 +294,11 @@ struct probe_job *probe_start(const struct probe_env *env, const struct conf_see
 		job_fail(job, STAGE_CONNECT, "no random bytes for the probe id");
 		return job;
 	}
-	snprintf(job->r.token, sizeof job->r.token, "%s", job->r.probe_id);
+	if (env->token_key)
+		token_make(env->token_key, job->r.probe_id, seed->name, job->r.sent_at_ms, job->r.token,
+			   sizeof job->r.token);
+	else
+		snprintf(job->r.token, sizeof job->r.token, "%s", job->r.probe_id);
 
 	struct message_params mp = {
 		.seed = seed->name,

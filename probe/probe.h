@@ -20,6 +20,7 @@ struct probe_env {
 	struct curl_glue *glue;
 	const struct mon_conf *conf;
 	bool keep_transcript;
+	const unsigned char *token_key; /* TOKEN_KEY_LEN bytes; NULL: the token is the bare probe id */
 };
 
 /* r is borrowed for the duration of the call; the callee may fill its scheduler fields. */

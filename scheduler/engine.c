@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "schedule.h"
 #include "strbuf.h"
 #include "strmap.h"
+#include "token.h"
 #include "xalloc.h"
 
 #define DAY_MS 86400000LL
@@ -95,6 +97,8 @@ struct engine {
 	int64_t deadline_ms;           /* ONCE/DUE: the wait's end */
 	enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP } phase; /* DRAIN: only must_run jobs start */
 	bool log_warned;
+	bool has_key;
+	unsigned char token_key[TOKEN_KEY_LEN];
 };
 
 static void pump(struct engine *e);
@@ -315,6 +319,7 @@ static void job_launch(struct job *job)
 		.glue = e->glue,
 		.conf = job->cr->conf,
 		.keep_transcript = e->p.keep_transcript,
+		.token_key = e->has_key ? e->token_key : NULL,
 	};
 	struct probe_ident id = { .probe_id = job->probe_id, .sent_at_ms = job->sent_ms, .attempt = job->n + 1 };
 	log_debug("event=start probe=%s seed=%s attempt=%d slot=%" PRId64 " delay_ms=%" PRId64, job->probe_id,
@@ -744,6 +749,13 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 		return NULL;
 	}
 	e->glue = curl_glue_new(e->loop);
+	char *kerr = NULL;
+	if (token_key_load(conf->state_dir, e->token_key, &kerr) == 0) {
+		e->has_key = true;
+	} else {
+		log_warnx("probe tokens without a MAC (readback cannot tell our probes from others): %s", kerr);
+		free(kerr);
+	}
 	int64_t now = wall_ms();
 	if (p->mode != ENGINE_DAEMON) {
 		e->deadline_ms = now + (p->wait_ms > 0 ? p->wait_ms : 0);
@@ -865,5 +877,6 @@ void engine_free(struct engine *e)
 	strmap_fini(&e->doms);
 	journal_close(e->journal);
 	evloop_free(e->loop);
+	OPENSSL_cleanse(e->token_key, sizeof e->token_key);
 	free(e);
 }
