@@ -51,7 +51,7 @@ static void print_human(const struct probe_result *r, bool transcript)
 		printf("%-20s   accepted after %.1f s, at attempt %d\n", "", probe_accepted_after_s(r), r->attempt);
 	else if (r->attempt > 1)
 		printf("%-20s   attempt %d of probe %s\n", "", r->attempt, r->probe_id);
-	if (!r->final)
+	if (!r->final && r->retry_at_ms)
 		printf("%-20s   retry (attempt %d) at %s\n", "", r->attempt + 1, iso8601_ms(r->retry_at_ms, at, sizeof at));
 	for (size_t i = 0; i < s->n_warnings; i++)
 		printf("%-20s   warning: %s\n", "", s->warnings[i]);
@@ -75,8 +75,30 @@ static void on_result(void *arg, const struct probe_result *r)
 	} else {
 		print_human(r, o->transcript);
 	}
+	/* A probe whose readback is pending counts as accepted until the readback says more. */
 	strmap_put(&o->latest, r->probe_id, (void *)(uintptr_t)(r->smtp.outcome + 1));
 	o->n_results++;
+}
+
+static void on_readback(void *arg, const struct readback_done *d)
+{
+	struct probe_out *o = arg;
+	if (o->json) {
+		fputs(d->json, stdout);
+		fputc('\n', stdout);
+	} else {
+		printf("%-20s %-9s %-9s", d->seed, "readback", d->status);
+		if (*d->folder)
+			printf(" %s%s", d->folder, d->placement_ok ? "" : " (not where expect_folder says)");
+		if (d->delivery_s >= 0)
+			printf(", delivered %.0f s after acceptance", d->delivery_s);
+		if (*d->error)
+			printf(": %s", d->error);
+		printf("\n");
+	}
+	fflush(stdout);
+	if (!d->ok)
+		strmap_put(&o->latest, d->probe_id, (void *)(uintptr_t)(OUTCOME_UNKNOWN + 2));
 }
 
 static void probe_usage(FILE *fp)
@@ -129,7 +151,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct probe_out out;
-	bool due = false;
+	bool due = false, readback = true, wait_given = false;
 	int64_t wait_ms = 0;
 	int ch;
 	memset(&out, 0, sizeof out);
@@ -138,13 +160,14 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		switch (ch) {
 		case 'j': out.json = true; break;
 		case 't': out.transcript = true; break;
-		case 'n': break; /* readback is not part of this version: always implied */
+		case 'n': readback = false; break;
 		case 'w': {
 			const char *err;
 			if (duration_parse(optarg, &wait_ms, &err) < 0) {
 				fprintf(stderr, "mailcanary: --wait %s: %s\n", optarg, err);
 				return EXIT_USAGE;
 			}
+			wait_given = true;
 			break;
 		}
 		case 'd': due = true; break;
@@ -196,6 +219,11 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		return rc;
 	}
 
+	/* A manual probe of seeds with a mailbox waits for their readback, unless told otherwise. */
+	if (!due && !wait_given && readback)
+		for (size_t i = 0; i < n; i++)
+			if (seeds[i]->imap.set)
+				wait_ms = conf->readback_timeout_ms + 5000;
 	strmap_init(&out.latest, false);
 	if (!out.json)
 		printf("%-20s %-9s %-9s %-4s %-8s %9s  %s\n", "SEED", "OUTCOME", "STAGE", "CODE", "ENH", "TOTAL_MS",
@@ -209,7 +237,9 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		.jstate = &st,
 		.wait_ms = wait_ms,
 		.grace_ms = due ? PROBE_DUE_GRACE_MS : -1,
+		.readback = readback,
 		.on_result = on_result,
+		.on_readback = on_readback,
 		.arg = &out,
 	};
 	char *err = NULL;
@@ -222,7 +252,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 	} else {
 		engine_run(e);
 		engine_free(e);
-		size_t by[OUTCOME_UNKNOWN + 2] = { 0 };
+		size_t by[OUTCOME_UNKNOWN + 3] = { 0 }; /* + readback not found or misplaced */
 		for (size_t i = 0; i < out.latest.cap; i++)
 			if (out.latest.slots[i].key)
 				by[(uintptr_t)out.latest.slots[i].value - 1]++;
@@ -232,6 +262,8 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 			for (int o = OUTCOME_DEFERRED; o <= OUTCOME_UNKNOWN; o++)
 				if (by[o])
 					printf(", %zu %s", by[o], probe_outcome_name((enum probe_outcome)o));
+			if (by[OUTCOME_UNKNOWN + 1])
+				printf(", %zu not read back where expected", by[OUTCOME_UNKNOWN + 1]);
 			printf("\n");
 		}
 		rc = probes - by[OUTCOME_ACCEPTED] || (!due && probes < n) ? EXIT_PROBLEM : 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "conf_internal.h"
 #include "duration.h"
 #include "strbuf.h"
@@ -45,16 +46,6 @@ static int days_in_month(int64_t y, int m)
 }
 
 /* Days since 1970-01-01 of y-m-d (m 1-12, d 1-31). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;                                        /* [0, 399] */
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;      /* [0, 365] */
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                /* [0, 146096] */
-	return era * 146097 + doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	z += 719468;
@@ -371,7 +362,7 @@ static void cpos_goto(struct cpos *c, int64_t y, int m, int dd, int h, int mi)
 	c->y = y;
 	c->mon = m;
 	c->mday = dd;
-	c->day = days_from_civil(y, m, dd);
+	c->day = civil_to_days(y, m, dd);
 	c->hour = h;
 	c->min = mi;
 }

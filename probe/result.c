@@ -98,6 +98,7 @@ void probe_result_fini(struct probe_result *r)
 	free(r->tries);
 	strv_free(r->mx_hosts, r->n_mx_hosts);
 	free(r->prev_attempts);
+	free(r->readback_json);
 	memset(r, 0, sizeof *r);
 }
 
@@ -217,13 +218,17 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 	json_obj_end(&j);
 
 	json_key(&j, "readback");
-	json_obj_begin(&j);
-	json_kstr(&j, "status", "skipped");
-	json_obj_end(&j);
+	if (r->readback_json) {
+		json_raw(&j, r->readback_json); /* a complete object from the scheduler */
+	} else {
+		json_obj_begin(&j);
+		json_kstr(&j, "status", "skipped");
+		json_obj_end(&j);
+	}
 
 	/* The scheduler's view: final or a retry pending, and what delayed the start. */
 	json_kbool(&j, "final", r->final);
-	if (!r->final) {
+	if (!r->final && r->retry_at_ms) {
 		json_key(&j, "retry");
 		json_obj_begin(&j);
 		json_kint(&j, "attempt", r->attempt + 1);

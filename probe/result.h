@@ -83,7 +83,8 @@ struct probe_result {
 	/* Set by the scheduler around the attempt (defaults from probe_result_init). */
 	int attempt;             /* 1-based number of this attempt */
 	char *prev_attempts;     /* owned: the earlier attempts as JSON objects joined by ','; NULL none */
-	bool final;              /* default true; false while a retry is pending */
+	bool final;              /* default true; false while a retry or the readback is pending */
+	char *readback_json;     /* owned: the readback object; NULL: {"status":"skipped"} */
 	int64_t retry_at_ms;     /* !final: when the next attempt is due */
 	int64_t due_ms;          /* when this attempt was due (0: run at once, no schedule) */
 	unsigned waited_for;     /* PROBE_WAITED_* bits: limits that delayed the start */

@@ -11,6 +11,7 @@
 #include "curl_glue.h"
 #include "dns.h"
 #include "evloop.h"
+#include "json.h"
 #include "jsonlog.h"
 #include "log.h"
 #include "message.h"
@@ -20,6 +21,8 @@
 #include "strbuf.h"
 #include "strmap.h"
 #include "token.h"
+#include "imap.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #define DAY_MS 86400000LL
@@ -70,6 +73,32 @@ struct job {
 	struct job *lnext;             /* pump(): claimed, to launch after the journal sync */
 };
 
+/* A probe accepted and not yet read back (readback.timeout after acceptance at most). */
+struct rb {
+	struct engine *e;
+	struct rb *prev, *next;        /* e->rbs */
+	char probe_id[40];
+	char *seed_name;
+	int64_t sent_ms, accepted_ms, deadline_ms;
+	char *json;                    /* the result line with "readback":{"status":"pending"} */
+	struct imap_want want;         /* windows and, once found, what was found */
+	int polls;
+	char last_error[256];
+	bool must_run;                 /* ENGINE_DUE: due at the start, polled even after the wait */
+	struct evtimer timer;
+	struct worker *w;              /* polling */
+	struct rb_req *req;
+};
+
+/* One poll's request, owned by the worker while it runs. */
+struct rb_req {
+	struct imap_account acct;
+	char *url, *username, *password, *ca_file, *seed;
+	unsigned char key[TOKEN_KEY_LEN];
+	struct imap_want want;
+	struct imap_poll poll;
+};
+
 struct domstate {
 	int in_flight;
 	int64_t last_start_ms;
@@ -99,10 +128,14 @@ struct engine {
 	bool log_warned;
 	bool has_key;
 	unsigned char token_key[TOKEN_KEY_LEN];
+	struct rb *rbs;
+	size_t n_polling;
 };
 
 static void pump(struct engine *e);
 static void pump_soon(struct engine *e);
+static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
+		     const char *json, int64_t first_poll_ms);
 static void job_decided(struct job *job, struct probe_result *r);
 
 /* ---- small helpers ---- */
@@ -382,12 +415,30 @@ static void job_decided(struct job *job, struct probe_result *r)
 		smtp_try_add_warning(&r->smtp, "gave up after %d attempts", r->attempt);
 	r->final = next < 0;
 	r->retry_at_ms = next < 0 ? 0 : next;
+	/* Accepted: read it back where the seed has a mailbox to read. */
+	bool readback = r->final && r->smtp.outcome == OUTCOME_ACCEPTED && seed && seed->imap.set && e->p.readback &&
+			e->has_key;
+	if (readback) {
+		r->final = false;
+		free(r->readback_json);
+		r->readback_json = xstrdup("{\"status\":\"pending\"}");
+	}
 
 	struct strbuf line;
 	sb_init(&line);
 	probe_result_json(r, &line, false);
 	char nbuf[16], tbuf[24], sbuf[24], slbuf[24];
-	if (r->final) {
+	if (readback) {
+		int64_t acc = r->attempt_at_ms + (int64_t)r->total_ms;
+		if (e->journal) {
+			snprintf(sbuf, sizeof sbuf, "%" PRId64, job->sent_ms);
+			snprintf(tbuf, sizeof tbuf, "%" PRId64, acc);
+			journal_append(e->journal, "rb", "id", job->probe_id, "seed", job->seed_name, "sent", sbuf, "acc",
+				       tbuf, "json", line.s, NULL);
+		}
+		write_detail(e, line.s);
+		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, now + 1000);
+	} else if (r->final) {
 		if (e->journal)
 			journal_append(e->journal, "final", "id", job->probe_id, "seed", job->seed_name, "json", line.s, NULL);
 		write_detail(e, line.s);
@@ -418,13 +469,283 @@ static void job_decided(struct job *job, struct probe_result *r)
 	if (e->journal)
 		journal_maybe_compact(e->journal, COMPACT_BYTES, now);
 
-	if (r->final) {
+	if (r->final || readback) {
 		job_free(job);
 		return;
 	}
 	job->seed = seed;
 	job->waited = 0;
 	job_schedule(job, next);
+}
+
+/* ---- readback ---- */
+
+static void rb_free(struct rb *rb)
+{
+	struct engine *e = rb->e;
+	evtimer_stop(e->loop, &rb->timer);
+	if (rb->prev)
+		rb->prev->next = rb->next;
+	else
+		e->rbs = rb->next;
+	if (rb->next)
+		rb->next->prev = rb->prev;
+	imap_want_fini(&rb->want);
+	free(rb->seed_name);
+	free(rb->json);
+	free(rb);
+}
+
+static void rb_req_free(struct rb_req *q)
+{
+	if (q->password) {
+		OPENSSL_cleanse(q->password, strlen(q->password));
+		free(q->password);
+	}
+	OPENSSL_cleanse(q->key, sizeof q->key);
+	imap_want_fini(&q->want);
+	free(q->url);
+	free(q->username);
+	free(q->ca_file);
+	free(q->seed);
+	free(q);
+}
+
+/* Replaces the first "from" in s by "to" (owned result). */
+static char *replace_once(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	if (!p)
+		return xstrdup(s);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_appendn(&sb, s, (size_t)(p - s));
+	sb_append(&sb, to);
+	sb_append(&sb, p + strlen(from));
+	char *out = sb_steal(&sb);
+	sb_fini(&sb);
+	return out;
+}
+
+/* Whether folder is where the seed expects its probes (INBOX, or the junk folder). */
+static bool placement_ok(const struct conf_seed *seed, const struct imap_want *w)
+{
+	const char *want = seed && seed->expect_folder ? seed->expect_folder : "INBOX";
+	if (strcasecmp(want, "INBOX") == 0)
+		return !w->junk && strcasecmp(w->folder, "INBOX") == 0;
+	if (strcasecmp(want, "Junk") == 0 || strcasecmp(want, "Spam") == 0)
+		return w->junk;
+	return strcmp(want, w->folder) == 0;
+}
+
+static void rb_finish(struct rb *rb, const char *status)
+{
+	struct engine *e = rb->e;
+	int64_t now = wall_ms();
+	const struct conf_seed *seed = conf_seed_find(conf_of(e), rb->seed_name);
+	bool found = strcmp(status, "found") == 0;
+	bool placed = found && placement_ok(seed, &rb->want);
+	double delivery = -1;
+	struct strbuf obj;
+	struct json j;
+	char at[32];
+	sb_init(&obj);
+	json_init(&j, &obj);
+	json_obj_begin(&j);
+	json_kstr(&j, "status", status);
+	if (found) {
+		json_kstr(&j, "folder", rb->want.folder);
+		json_kbool(&j, "junk", rb->want.junk);
+		json_kstr(&j, "expected_folder", seed && seed->expect_folder ? seed->expect_folder : "INBOX");
+		json_kstr(&j, "placement", placed ? "ok" : "unexpected");
+		if (rb->want.internaldate >= 0) {
+			/* INTERNALDATE (1 s) against the end-of-data reply: the server's own figure. */
+			delivery = (double)rb->want.internaldate - (double)(rb->accepted_ms / 1000);
+			if (delivery < 0)
+				delivery = 0;
+			json_kdouble(&j, "delivery_s", delivery, 0);
+			json_kstr(&j, "internaldate", iso8601_ms(rb->want.internaldate * 1000, at, sizeof at));
+		}
+		json_kdouble(&j, "found_after_s", (double)(now - rb->accepted_ms) / 1000.0, 3);
+		json_kstr(&j, "cleanup", rb->want.cleanup_note);
+	}
+	json_kint(&j, "polls", rb->polls);
+	if (!found && rb->last_error[0])
+		json_kstr(&j, "error", rb->last_error);
+	json_obj_end(&j);
+	char *repl = xasprintf("\"readback\":%s", obj.s);
+	char *t1 = replace_once(rb->json, "\"readback\":{\"status\":\"pending\"}", repl);
+	char *line = replace_once(t1, "\"final\":false", "\"final\":true");
+	free(t1);
+	free(repl);
+	sb_fini(&obj);
+	if (e->journal)
+		journal_append(e->journal, "final", "id", rb->probe_id, "seed", rb->seed_name, "json", line, NULL);
+	write_detail(e, line);
+	if (e->journal)
+		journal_append_lazy(e->journal, "done", "id", rb->probe_id, NULL);
+	log_info("event=readback probe=%s seed=%s status=%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name, status,
+		 found ? rb->want.folder : "-", rb->polls, rb->last_error[0] && !found ? " error=" : "",
+		 rb->last_error[0] && !found ? rb->last_error : "");
+	struct readback_done d = {
+		.seed = rb->seed_name,
+		.probe_id = rb->probe_id,
+		.status = status,
+		.folder = found ? rb->want.folder : "",
+		.junk = rb->want.junk,
+		.placement_ok = placed,
+		.delivery_s = delivery,
+		.error = found ? "" : rb->last_error,
+		.json = line,
+		.ok = found && placed,
+	};
+	if (e->p.on_readback)
+		e->p.on_readback(e->p.arg, &d);
+	free(line);
+	rb_free(rb);
+	pump_soon(e);
+}
+
+static bool rb_cancelled(void *w)
+{
+	return worker_cancelled(w);
+}
+
+/* On the worker thread: the loop leaves rb->req alone until rb_work_done(). */
+static void rb_work(struct worker *w, void *arg)
+{
+	struct rb_req *q = ((struct rb *)arg)->req;
+	imap_poll_run(&q->acct, &q->poll, rb_cancelled, w);
+}
+
+static void rb_schedule(struct rb *rb, int64_t at_ms)
+{
+	evtimer_start(rb->e->loop, &rb->timer, mono_due_us(at_ms));
+}
+
+static void rb_work_done(void *arg)
+{
+	struct rb *rb = arg;
+	struct engine *e = rb->e;
+	struct rb_req *q = rb->req;
+	rb->req = NULL;
+	rb->w = NULL;
+	e->n_polling--;
+	rb->polls++;
+	/* The windows move on; a found message's details come back with it. */
+	imap_want_fini(&rb->want);
+	rb->want = q->want;
+	q->want.header = NULL;
+	int64_t now = wall_ms();
+	if (rb->want.found) {
+		rb_req_free(q);
+		rb_finish(rb, "found");
+		return;
+	}
+	if (q->poll.error[0])
+		snprintf(rb->last_error, sizeof rb->last_error, "%s", q->poll.error);
+	else
+		rb->last_error[0] = '\0';
+	bool refused = strncmp(q->poll.error, "login:", 6) == 0 && strstr(q->poll.error, "refused");
+	rb_req_free(q);
+	if (refused) { /* a wrong password does not get better by waiting */
+		rb_finish(rb, "error");
+		return;
+	}
+	if (now >= rb->deadline_ms) {
+		rb_finish(rb, rb->last_error[0] ? "error" : "missing");
+		return;
+	}
+	/* Soon after acceptance, then backing off: 1, 2, 4 ... 60 s. */
+	int64_t delay = rb->polls >= 6 ? 60000 : (int64_t)1000 << rb->polls;
+	rb_schedule(rb, now + delay < rb->deadline_ms ? now + delay : rb->deadline_ms);
+	pump_soon(e);
+}
+
+static void rb_timer_cb(void *arg)
+{
+	struct rb *rb = arg;
+	struct engine *e = rb->e;
+	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !rb->must_run))
+		return; /* journaled: the next run goes on */
+	rb->must_run = false;
+	int64_t now = wall_ms();
+	const struct conf_seed *seed = conf_seed_find(conf_of(e), rb->seed_name);
+	if (!seed || !seed->imap.set) {
+		snprintf(rb->last_error, sizeof rb->last_error, "the seed has no imap group any more");
+		rb_finish(rb, "error");
+		return;
+	}
+	if (now > rb->deadline_ms + 1000 && rb->polls > 0) {
+		rb_finish(rb, rb->last_error[0] ? "error" : "missing");
+		return;
+	}
+	char *err = NULL;
+	char *password = conf_read_secret(seed->imap.password_file, seed->imap.password_env, &err);
+	if (!password) {
+		snprintf(rb->last_error, sizeof rb->last_error, "cannot read the IMAP password: %s", err);
+		free(err);
+		rb_finish(rb, "error");
+		return;
+	}
+	struct rb_req *q = xcalloc(1, sizeof *q);
+	q->url = xstrdup(seed->imap.url);
+	q->username = xstrdup(seed->imap.username);
+	q->password = password;
+	q->ca_file = xstrdup(seed->imap.ca_file);
+	q->seed = xstrdup(seed->name);
+	memcpy(q->key, e->token_key, sizeof q->key);
+	q->want = rb->want;
+	q->want.header = NULL;
+	q->acct = (struct imap_account){
+		.url = q->url,
+		.username = q->username,
+		.password = q->password,
+		.ca_file = q->ca_file,
+		.seed = q->seed,
+		.key = q->key,
+		.cleanup = IMAP_CLEANUP_DELETE,
+		.timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? conf_of(e)->timeouts.command_ms : 60000,
+	};
+	q->poll.want = &q->want;
+	q->poll.n_want = 1;
+	rb->req = q;
+	e->n_polling++;
+	rb->w = worker_start(e->loop, rb_work, rb_work_done, rb);
+}
+
+static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
+		     const char *json, int64_t first_poll_ms)
+{
+	struct rb *rb = xcalloc(1, sizeof *rb);
+	rb->e = e;
+	snprintf(rb->probe_id, sizeof rb->probe_id, "%s", probe_id);
+	snprintf(rb->want.probe_id, sizeof rb->want.probe_id, "%s", probe_id);
+	rb->want.internaldate = -1;
+	rb->seed_name = xstrdup(seed);
+	rb->sent_ms = sent_ms;
+	rb->accepted_ms = accepted_ms;
+	rb->deadline_ms = accepted_ms + conf_of(e)->readback_timeout_ms;
+	rb->json = xstrdup(json);
+	evtimer_init(&rb->timer, rb_timer_cb, rb);
+	rb->next = e->rbs;
+	if (e->rbs)
+		e->rbs->prev = rb;
+	e->rbs = rb;
+	rb_schedule(rb, first_poll_ms);
+}
+
+static void rb_cancel_all(struct engine *e)
+{
+	for (struct rb *rb = e->rbs; rb; rb = rb->next) {
+		if (!rb->w)
+			continue;
+		worker_cancel(rb->w);
+		rb->w = NULL;
+		rb_req_free(rb->req);
+		rb->req = NULL;
+		e->n_polling--;
+	}
 }
 
 /* ---- starting work within the limits ---- */
@@ -606,6 +927,10 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 		}
 		if (!selected(e, p->seed))
 			continue;
+		if (p->state == JPROBE_READBACK) {
+			rb_start(e, p->id, p->seed, p->sent_ms, p->accepted_ms, p->final_json ? p->final_json : "", wall_ms());
+			continue;
+		}
 		const struct conf_seed *seed = conf_seed_find(c, p->seed);
 		if (!seed) {
 			log_warnx("event=drop probe=%s seed=%s reason=\"the seed is no longer configured\"", p->id, p->seed);
@@ -647,8 +972,11 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 
 static bool has_work_before(const struct engine *e, int64_t limit_ms)
 {
-	if (e->n_running)
+	if (e->n_running || e->n_polling)
 		return true;
+	for (const struct rb *rb = e->rbs; rb; rb = rb->next)
+		if (rb->timer.due_us <= mono_due_us(limit_ms))
+			return true;
 	for (const struct job *j = e->jobs; j; j = j->next)
 		if (j->state == JOB_READY || (j->state == JOB_WAITING && j->due_ms <= limit_ms))
 			return true;
@@ -664,13 +992,16 @@ static bool must_run_left(const struct engine *e)
 	for (const struct job *j = e->jobs; j; j = j->next)
 		if (j->must_run && j->state != JOB_RUNNING)
 			return true;
+	for (const struct rb *rb = e->rbs; rb; rb = rb->next)
+		if (rb->must_run)
+			return true;
 	return false;
 }
 
 static void idle_check_cb(void *arg)
 {
 	struct engine *e = arg;
-	if (e->n_running)
+	if (e->n_running || e->n_polling)
 		return;
 	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !must_run_left(e)) ||
 	    (e->p.mode != ENGINE_DAEMON && !has_work_before(e, e->deadline_ms)))
@@ -697,6 +1028,7 @@ static void end_timer_cb(void *arg)
 		return;
 	}
 	/* The grace is over: cancel what still runs; the journal keeps it as interrupted. */
+	rb_cancel_all(e);
 	for (struct job *job = e->jobs, *next; job; job = next) {
 		next = job->next;
 		if (job->state != JOB_RUNNING)
@@ -782,10 +1114,14 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 	if (e->journal && p->jstate)
 		journal_resume(e, p->jstate);
 	/* The cron mode runs what is due at its start even when --wait is short. */
-	if (p->mode == ENGINE_DUE)
+	if (p->mode == ENGINE_DUE) {
 		for (struct job *job = e->jobs; job; job = job->next)
 			if (job->state == JOB_READY || job->due_ms <= now)
 				job->must_run = true;
+		for (struct rb *rb = e->rbs; rb; rb = rb->next)
+			if (rb->timer.due_us <= mono_us() + 1000)
+				rb->must_run = true;
+	}
 	return e;
 }
 
@@ -865,6 +1201,9 @@ void engine_free(struct engine *e)
 		}
 		job_free(job);
 	}
+	rb_cancel_all(e);
+	while (e->rbs)
+		rb_free(e->rbs);
 	for (size_t i = 0; i < e->n_ss; i++)
 		evtimer_stop(e->loop, &e->ss[i].timer);
 	free(e->ss);

@@ -21,6 +21,20 @@ enum engine_mode {
 struct evloop;
 struct engine;
 
+/* The end of a readback (all borrowed for the call). */
+struct readback_done {
+	const char *seed;
+	const char *probe_id;
+	const char *status;     /* found | missing | error */
+	const char *folder;     /* found: as the server names it */
+	bool junk;
+	bool placement_ok;      /* found where expect_folder says */
+	double delivery_s;      /* found: acceptance to the mailbox (INTERNALDATE), -1 unknown */
+	const char *error;      /* "" or why */
+	const char *json;       /* the final result line */
+	bool ok;                /* found and placed as expected */
+};
+
 struct engine_params {
 	enum engine_mode mode;
 	const struct conf_seed *const *seeds; /* ENGINE_ONCE: the seeds to probe, in order (in conf) */
@@ -32,8 +46,12 @@ struct engine_params {
 	const struct journal_state *jstate;
 	int64_t wait_ms;        /* ONCE and DUE: how long to wait for retries and slots that come due */
 	int64_t grace_ms;       /* ONCE and DUE: after the wait, how long running attempts may finish */
-	/* Called for every decided attempt (final or with a retry pending), from the loop; r borrowed. */
+	bool readback;          /* read accepted probes back over IMAP (seeds with an imap group) */
+	/* Called for every decided attempt (final, or with a retry or the readback pending), from
+	 * the loop; r borrowed. */
 	void (*on_result)(void *arg, const struct probe_result *r);
+	/* Called when a readback ends (found, missing or error): the probe's final result. */
+	void (*on_readback)(void *arg, const struct readback_done *d);
 	void *arg;
 };
 

@@ -256,6 +256,19 @@ static int apply(struct reducer *rd, const char *type, const struct fields *f)
 		}
 		return 0;
 	}
+	if (strcmp(type, "rb") == 0) {
+		const char *json = field(f, "json"), *seed = field(f, "seed");
+		int64_t sent, acc;
+		if (!json || !seed || !field_i64(f, "sent", &sent) || !field_i64(f, "acc", &acc))
+			return -1;
+		struct jprobe *p = probe_get(rd, id, true);
+		set_str(&p->seed, seed);
+		p->state = JPROBE_READBACK;
+		p->sent_ms = sent;
+		p->accepted_ms = acc;
+		set_str(&p->final_json, json);
+		return 0;
+	}
 	if (strcmp(type, "final") == 0) {
 		const char *json = field(f, "json"), *seed = field(f, "seed");
 		if (!json || !seed)
@@ -335,7 +348,7 @@ static int replay_line(struct reducer *rd, char *line, const char **why)
 	}
 	if (apply(rd, type, &f) < 0) {
 		*why = strcmp(type, "seen") && strcmp(type, "send") && strcmp(type, "wait") && strcmp(type, "final") &&
-				       strcmp(type, "done") && strcmp(type, "budget")
+				       strcmp(type, "done") && strcmp(type, "budget") && strcmp(type, "rb")
 			       ? "unknown record type"
 			       : "record lacks a required field";
 		return -1;
@@ -484,6 +497,13 @@ static void state_text(const struct journal_state *st, struct strbuf *out)
 		const struct jprobe *p = &st->probes[i];
 		if (p->state == JPROBE_FINAL) {
 			emit(out, "final", "id", p->id, "seed", p->seed, "json", p->final_json ? p->final_json : "", NULL);
+			continue;
+		}
+		if (p->state == JPROBE_READBACK) {
+			snprintf(a, sizeof a, "%" PRId64, p->sent_ms);
+			snprintf(b, sizeof b, "%" PRId64, p->accepted_ms);
+			emit(out, "rb", "id", p->id, "seed", p->seed, "sent", a, "acc", b, "json",
+			     p->final_json ? p->final_json : "", NULL);
 			continue;
 		}
 		snprintf(a, sizeof a, "%" PRId64, p->sent_ms);

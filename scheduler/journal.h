@@ -9,6 +9,8 @@
  *   send  id= seed= dom= sent= slot= n= at=    attempt n (1-based) of probe id starts now (at, ms)
  *   wait  id= seed= dom= sent= slot= n= next= att=   n attempts decided, JSON objects in att,
  *                                                    retry due at next (ms; 0: none yet)
+ *   rb    id= seed= sent= acc= json=           accepted at acc (ms); readback pending; json is the
+ *                                              result line with "readback":{"status":"pending"}
  *   final id= seed= json=                      the probe's final result (detail log line follows)
  *   done  id=                                  the final result is in the detail log
  *   budget dom= day= n=                        attempts sent to dom on UTC day (snapshot)
@@ -24,6 +26,7 @@
 enum jprobe_state {
 	JPROBE_WAIT = 0, /* attempts decided, the next not started (next_ms: when) */
 	JPROBE_SENDING,  /* attempt n+1 started (at send_at_ms) and never decided: interrupted */
+	JPROBE_READBACK, /* accepted; read back over IMAP pending (final_json: the pending line) */
 	JPROBE_FINAL,    /* final result journaled; maybe not yet in the detail log */
 	JPROBE_DONE,
 };
@@ -38,7 +41,8 @@ struct jprobe {
 	char *att;           /* decided attempts as JSON objects separated by ','; "" none */
 	int64_t next_ms;     /* JPROBE_WAIT: retry due (wall ms); 0 none */
 	int64_t send_at_ms;  /* JPROBE_SENDING: when the interrupted attempt started */
-	char *final_json;    /* JPROBE_FINAL */
+	char *final_json;    /* JPROBE_FINAL: the final line; JPROBE_READBACK: the pending line */
+	int64_t accepted_ms; /* JPROBE_READBACK: when the end-of-data reply accepted it */
 	enum jprobe_state state;
 };
 

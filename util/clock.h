@@ -12,4 +12,8 @@ char *iso8601_ms(int64_t epoch_ms, char *buf, size_t len);
 /* RFC 5322 date-time, e.g. "Sat, 28 Nov 2026 06:12:00 +0000"; returns buf (>= 32 bytes). */
 char *rfc5322_date(int64_t epoch_ms, char *buf, size_t len);
 
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1-12), for any year: Howard
+ * Hinnant's days_from_civil. Pure arithmetic, no time zone. */
+int64_t civil_to_days(int64_t y, int m, int d);
+
 #endif

@@ -37,6 +37,12 @@ void json_obj_end(struct json *j) { json_close(j, '}'); }
 void json_arr_begin(struct json *j) { json_open(j, '['); }
 void json_arr_end(struct json *j) { json_close(j, ']'); }
 
+void json_raw(struct json *j, const char *json)
+{
+	json_sep(j);
+	sb_append(j->out, json);
+}
+
 void json_key(struct json *j, const char *key)
 {
 	json_sep(j);

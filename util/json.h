@@ -25,6 +25,8 @@ void json_int(struct json *j, int64_t v);
 void json_double(struct json *j, double v, int decimals);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* A value already written as JSON (an object or array from elsewhere), inserted as is. */
+void json_raw(struct json *j, const char *json);
 /* key + value shorthands */
 void json_kstr(struct json *j, const char *key, const char *s);
 void json_kint(struct json *j, const char *key, int64_t v);

@@ -100,6 +100,8 @@ static const char *state_name(enum jprobe_state s)
 		return "WAIT";
 	case JPROBE_SENDING:
 		return "SENDING";
+	case JPROBE_READBACK:
+		return "READBACK";
 	case JPROBE_FINAL:
 		return "FINAL";
 	case JPROBE_DONE:
@@ -135,7 +137,11 @@ static char *dump(const struct journal_state *st)
 		assert_non_null(p->att);
 		char *id = pct(p->id), *seed = pct(p->seed), *dom = pct(p->dom), *att = pct(p->att);
 		fprintf(fp, "probe %s %s seed=%s", id, state_name(p->state), seed);
-		if (p->state == JPROBE_FINAL) {
+		if (p->state == JPROBE_READBACK) {
+			char *json = p->final_json ? pct(p->final_json) : NULL;
+			fprintf(fp, " sent=%" PRId64 " acc=%" PRId64 " json=%s\n", p->sent_ms, p->accepted_ms, json ? json : "(null)");
+			free(json);
+		} else if (p->state == JPROBE_FINAL) {
 			char *json = p->final_json ? pct(p->final_json) : NULL;
 			fprintf(fp, " json=%s\n", json ? json : "(null)");
 			free(json);

@@ -1,0 +1,421 @@
+#include "imap.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "message.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define BODY_MAX (2u << 20) /* what one command may return to us */
+
+struct session {
+	const struct imap_account *acct;
+	struct imap_poll *p;
+	CURL *easy;
+	struct strbuf body;    /* the command's untagged data (WRITEFUNCTION) */
+	struct strbuf head;    /* untagged responses curl shows only as headers (SELECT's) */
+	bool (*cancelled)(void *);
+	void *carg;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Case-insensitive strstr (strcasestr is a GNU extension). */
+static const char *ci_find(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return hay;
+	return NULL;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct strbuf *sb = arg;
+	size_t len = size * n;
+	if (sb->len + len > BODY_MAX)
+		return 0; /* a server flooding us: the command fails */
+	sb_appendn(sb, data, len);
+	return len;
+}
+
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct session *s = arg;
+	(void)a, (void)b, (void)c, (void)d;
+	return s->cancelled && s->cancelled(s->carg) ? 1 : 0;
+}
+
+/* "imap://host:port/" plus the escaped folder (NULL: none) and an optional suffix. */
+static char *url_for(const struct session *s, const char *folder, const char *suffix)
+{
+	const char *base = s->acct->url;
+	size_t n = strlen(base);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_append(&sb, base);
+	if (n == 0 || base[n - 1] != '/')
+		sb_appendc(&sb, '/');
+	if (folder) {
+		char *esc = curl_easy_escape(s->easy, folder, 0);
+		sb_append(&sb, esc ? esc : "");
+		curl_free(esc);
+	}
+	if (suffix)
+		sb_append(&sb, suffix);
+	return sb_steal(&sb);
+}
+
+/* One command: a custom request (NULL: the URL's own FETCH) on folder (NULL: none). */
+static CURLcode run(struct session *s, const char *folder, const char *suffix, const char *request)
+{
+	char *url = url_for(s, folder, suffix);
+	sb_reset(&s->body);
+	sb_reset(&s->head);
+	s->errbuf[0] = '\0';
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, request);
+	CURLcode rc = s->cancelled && s->cancelled(s->carg) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(s->easy);
+	s->p->n_commands++;
+	free(url);
+	return rc;
+}
+
+static void set_error(struct session *s, const char *what, CURLcode rc)
+{
+	const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
+	if (rc == CURLE_LOGIN_DENIED && !strcmp(what, "login"))
+		why = "the server refused the user name or password";
+	snprintf(s->p->error, sizeof s->p->error, "%s: %.200s", what, why);
+}
+
+/* ---- parsing the untagged responses ---- */
+
+/* Next line of text (without CR LF) starting at *pos; NULL at the end. */
+static char *next_line(const struct strbuf *sb, size_t *pos)
+{
+	if (*pos >= sb->len)
+		return NULL;
+	const char *start = sb->s + *pos;
+	const char *nl = memchr(start, '\n', sb->len - *pos);
+	size_t n = nl ? (size_t)(nl - start) : sb->len - *pos;
+	*pos += n + (nl ? 1 : 0);
+	while (n && (start[n - 1] == '\r'))
+		n--;
+	return xstrndup(start, n);
+}
+
+/* The mailbox name of a "* LIST (flags) delim name" line (quoted or atom), into out. */
+static bool list_name(const char *line, char *out, size_t outsz, char *flags, size_t flagsz)
+{
+	const char *p = line + 7; /* "* LIST " */
+	if (strncasecmp(line, "* LIST ", 7) != 0 || *p != '(')
+		return false;
+	const char *close = strchr(p, ')');
+	if (!close)
+		return false;
+	snprintf(flags, flagsz, "%.*s", (int)(close - p - 1), p + 1);
+	p = close + 1;
+	while (*p == ' ')
+		p++;
+	/* the delimiter: "x" or NIL */
+	if (*p == '"') {
+		p = strchr(p + 1, '"');
+		if (!p)
+			return false;
+		p++;
+	} else if (strncasecmp(p, "NIL", 3) == 0) {
+		p += 3;
+	} else {
+		return false;
+	}
+	while (*p == ' ')
+		p++;
+	size_t o = 0;
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (o + 1 < outsz)
+				out[o++] = *p;
+		}
+	} else {
+		for (; *p && *p != ' '; p++)
+			if (o + 1 < outsz)
+				out[o++] = *p;
+	}
+	out[o] = '\0';
+	return o > 0;
+}
+
+static bool has_flag(const char *flags, const char *flag)
+{
+	size_t n = strlen(flag);
+	for (const char *p = flags; (p = ci_find(p, flag)) != NULL; p += n)
+		if ((p == flags || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* Finds the junk folder: \Junk from SPECIAL-USE, else a well-known name. */
+static void find_junk(struct session *s)
+{
+	static const char *const names[] = { "Junk", "Spam", "Junk E-mail", "Junk Email", "[Gmail]/Spam",
+					     "Bulk Mail", "INBOX.Junk", "INBOX.Spam", "INBOX/Junk", "INBOX/Spam" };
+	char name[IMAP_FOLDER_MAX], flags[256];
+	CURLcode rc = run(s, NULL, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+	bool special = rc == CURLE_OK;
+	if (!special)
+		rc = run(s, NULL, NULL, "LIST \"\" \"*\"");
+	if (rc != CURLE_OK)
+		return;
+	size_t pos = 0, best = sizeof names / sizeof names[0];
+	for (char *line; (line = next_line(&s->body, &pos)) != NULL; free(line)) {
+		if (!list_name(line, name, sizeof name, flags, sizeof flags))
+			continue;
+		if (has_flag(flags, "\\Noselect") || has_flag(flags, "\\NonExistent"))
+			continue;
+		if (special && has_flag(flags, "\\Junk")) {
+			snprintf(s->p->junk_folder, sizeof s->p->junk_folder, "%s", name);
+			s->p->special_use = true;
+			best = 0;
+			free(line);
+			break;
+		}
+		for (size_t i = 0; i < best; i++) {
+			if (strcasecmp(name, names[i]) == 0) {
+				snprintf(s->p->junk_folder, sizeof s->p->junk_folder, "%s", name);
+				best = i;
+				break;
+			}
+		}
+	}
+}
+
+/* "[UIDNEXT n]" / "[UIDVALIDITY n]" from SELECT's responses. */
+static uint32_t resp_code(const struct strbuf *sb, const char *code)
+{
+	const char *p = sb->s ? ci_find(sb->s, code) : NULL;
+	if (!p)
+		return 0;
+	unsigned long v = strtoul(p + strlen(code), NULL, 10);
+	return v > UINT32_MAX ? 0 : (uint32_t)v;
+}
+
+/* The UIDs of "* SEARCH 1 2 3", at most max. */
+static size_t search_uids(const struct strbuf *sb, uint32_t *uids, size_t max)
+{
+	size_t n = 0, pos = 0;
+	for (char *line; (line = next_line(sb, &pos)) != NULL; free(line)) {
+		if (strncasecmp(line, "* SEARCH", 8) != 0)
+			continue;
+		for (char *p = line + 8; *p && n < max;) {
+			while (*p == ' ')
+				p++;
+			if (!isdigit((unsigned char)*p))
+				break;
+			unsigned long v = strtoul(p, &p, 10);
+			if (v > 0 && v <= UINT32_MAX)
+				uids[n++] = (uint32_t)v;
+		}
+	}
+	return n;
+}
+
+/* The unfolded value of the first field called name in a header block, into out. */
+static bool header_field(const char *block, const char *name, char *out, size_t outsz)
+{
+	size_t nlen = strlen(name);
+	for (const char *line = block; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+			size_t o = 0;
+			const char *p = line + nlen + 1;
+			for (;;) {
+				const char *end = eol ? eol : p + strlen(p);
+				for (; p < end; p++)
+					if (*p != '\r' && o + 1 < outsz)
+						out[o++] = *p;
+				if (!eol || (eol[1] != ' ' && eol[1] != '\t'))
+					break;
+				p = eol + 1; /* a folded continuation */
+				eol = strchr(p, '\n');
+			}
+			out[o] = '\0';
+			return true;
+		}
+		if (line[0] == '\r' || line[0] == '\n')
+			break; /* the end of the header */
+		line = eol ? eol + 1 : NULL;
+	}
+	return false;
+}
+
+/* INTERNALDATE "28-Nov-2026 10:36:48 +0000" -> Unix seconds, or -1. */
+static int64_t internaldate(const struct strbuf *sb)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *p = sb->s ? ci_find(sb->s, "INTERNALDATE \"") : NULL;
+	int d, y, h, mi, se, zh;
+	char mon[4], sign;
+	if (!p || sscanf(p + 14, "%2d-%3s-%4d %2d:%2d:%2d %c%4d", &d, mon, &y, &h, &mi, &se, &sign, &zh) != 8)
+		return -1;
+	const char *m = strstr(months, mon);
+	if (!m || (m - months) % 3 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || (sign != '+' && sign != '-'))
+		return -1;
+	int64_t t = (civil_to_days(y, (int)(m - months) / 3 + 1, d) * 24 + h) * 3600 + mi * 60 + se;
+	int64_t off = (zh / 100) * 3600 + (zh % 100) * 60;
+	return sign == '+' ? t - off : t + off;
+}
+
+/* ---- the poll ---- */
+
+static void cleanup(struct session *s, const char *folder, struct imap_want *w)
+{
+	char cmd[128];
+	const struct imap_account *a = s->acct;
+	if (a->cleanup == IMAP_CLEANUP_KEEP) {
+		w->cleaned = true;
+		snprintf(w->cleanup_note, sizeof w->cleanup_note, "kept (cleanup = \"keep\")");
+		return;
+	}
+	if (a->cleanup == IMAP_CLEANUP_MOVE) {
+		char *q = xasprintf("UID MOVE %u \"%s\"", w->uid, a->move_to ? a->move_to : "Trash");
+		CURLcode rc = run(s, folder, NULL, q);
+		free(q);
+		w->cleaned = rc == CURLE_OK;
+		snprintf(w->cleanup_note, sizeof w->cleanup_note, "%s", rc == CURLE_OK ? "moved" : "UID MOVE failed");
+		return;
+	}
+	snprintf(cmd, sizeof cmd, "UID STORE %u +FLAGS.SILENT (\\Deleted)", w->uid);
+	if (run(s, folder, NULL, cmd) != CURLE_OK) {
+		snprintf(w->cleanup_note, sizeof w->cleanup_note, "UID STORE \\Deleted failed");
+		return;
+	}
+	if (!s->p->uidplus) {
+		snprintf(w->cleanup_note, sizeof w->cleanup_note,
+			 "flagged \\Deleted, not expunged: the server has no UIDPLUS (a plain EXPUNGE would remove "
+			 "others' deleted mail)");
+		w->cleaned = true;
+		return;
+	}
+	snprintf(cmd, sizeof cmd, "UID EXPUNGE %u", w->uid);
+	w->cleaned = run(s, folder, NULL, cmd) == CURLE_OK;
+	snprintf(w->cleanup_note, sizeof w->cleanup_note, "%s", w->cleaned ? "deleted" : "UID EXPUNGE failed");
+}
+
+/* Looks for w in folder (index fi: 0 INBOX, 1 junk). */
+static void search_folder(struct session *s, const char *folder, int fi, struct imap_want *w)
+{
+	char cmd[160];
+	uint32_t from = w->from_uid[fi] ? w->from_uid[fi] : 1;
+	snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* HEADER %s \"v1.%s.\"", from, PROBE_TOKEN_HEADER, w->probe_id);
+	if (run(s, folder, NULL, cmd) != CURLE_OK)
+		return;
+	uint32_t validity = resp_code(&s->head, "[UIDVALIDITY ");
+	uint32_t next = resp_code(&s->head, "[UIDNEXT ");
+	if (validity && w->uidvalidity[fi] && validity != w->uidvalidity[fi]) {
+		/* The folder was recreated: UIDs start over, so does our window. */
+		w->from_uid[fi] = 0;
+		w->uidvalidity[fi] = validity;
+		search_folder(s, folder, fi, w);
+		return;
+	}
+	uint32_t uids[64];
+	size_t n = search_uids(&s->body, uids, sizeof uids / sizeof uids[0]);
+	for (size_t i = 0; i < n && !w->found; i++) {
+		/* "n:*" also matches the highest UID when it is below n: skip what we searched before. */
+		if (uids[i] < from)
+			continue;
+		char suffix[48];
+		snprintf(suffix, sizeof suffix, ";UID=%u;SECTION=HEADER", uids[i]);
+		if (run(s, folder, suffix, NULL) != CURLE_OK)
+			continue;
+		char value[TOKEN_MAX + 64], id[40];
+		int64_t sent;
+		if (!header_field(s->body.s ? s->body.s : "", PROBE_TOKEN_HEADER, value, sizeof value) ||
+		    token_verify(s->acct->key, value, s->acct->seed, id, sizeof id, &sent) != 0 ||
+		    strcmp(id, w->probe_id) != 0)
+			continue; /* token-like, forged or another seed's: not ours, not touched */
+		w->found = true;
+		w->junk = fi == 1;
+		w->uid = uids[i];
+		snprintf(w->folder, sizeof w->folder, "%s", folder);
+		free(w->header);
+		w->header = xstrdup(s->body.s ? s->body.s : "");
+		snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE)", w->uid);
+		w->internaldate = run(s, folder, NULL, cmd) == CURLE_OK ? internaldate(&s->body) : -1;
+		cleanup(s, folder, w);
+	}
+	if (validity)
+		w->uidvalidity[fi] = validity;
+	if (!w->found && next > from)
+		w->from_uid[fi] = next; /* everything below was searched for this probe */
+}
+
+int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*cancelled)(void *), void *carg)
+{
+	struct session s = { .acct = acct, .p = p, .cancelled = cancelled, .carg = carg };
+	p->error[0] = '\0';
+	p->junk_folder[0] = '\0';
+	s.easy = curl_easy_init();
+	if (!s.easy) {
+		snprintf(p->error, sizeof p->error, "cannot create a libcurl handle");
+		return -1;
+	}
+	sb_init(&s.body);
+	sb_init(&s.head);
+	CURL *e = s.easy;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERNAME, acct->username);
+	curl_easy_setopt(e, CURLOPT_PASSWORD, acct->password);
+	curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* imap:// needs STARTTLS */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (acct->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, acct->ca_file);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, acct->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, acct->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &s.body);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_write);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &s.head);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s.errbuf);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, &s);
+
+	int rc = 0;
+	CURLcode c = run(&s, NULL, NULL, "CAPABILITY");
+	if (c != CURLE_OK) {
+		set_error(&s, "login", c);
+		rc = -1;
+	} else {
+		p->uidplus = s.body.s && ci_find(s.body.s, " UIDPLUS") != NULL;
+		find_junk(&s);
+		for (int fi = 0; fi < 2; fi++) {
+			const char *folder = fi == 0 ? "INBOX" : p->junk_folder;
+			if (!*folder)
+				continue;
+			for (size_t i = 0; i < p->n_want; i++)
+				if (!p->want[i].found)
+					search_folder(&s, folder, fi, &p->want[i]);
+		}
+	}
+	curl_easy_cleanup(e);
+	sb_fini(&s.body);
+	sb_fini(&s.head);
+	return rc;
+}
+
+void imap_want_fini(struct imap_want *w)
+{
+	free(w->header);
+	w->header = NULL;
+}

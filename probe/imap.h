@@ -1,0 +1,73 @@
+/* Readback over IMAP: one poll of one seed mailbox for the probes still wanted there, with
+ * libcurl's easy interface (one connection reused for every command of the poll). Blocking:
+ * run it on a worker thread (util/worker.h), never on the event loop.
+ *
+ * A poll: LIST (SPECIAL-USE, else well-known names) finds the junk folder; in INBOX and the
+ * junk folder, for each wanted probe, UID SEARCH UID from:* HEADER X-Mailcanary-Token
+ * "v1.ID." finds candidates only among messages not searched before for that probe; each
+ * candidate's header is fetched and its token verified (HMAC, this seed): a message that is
+ * not ours is never touched. Found probes are deleted (UID STORE +FLAGS.SILENT (\Deleted),
+ * then UID EXPUNGE of that UID only, when the server has UIDPLUS; without it the message
+ * stays flagged, because a plain EXPUNGE would remove others' deleted mail), moved
+ * (cleanup "move:FOLDER", UID MOVE) or kept. */
+#ifndef MON_PROBE_IMAP_H
+#define MON_PROBE_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "token.h"
+
+#define IMAP_FOLDER_MAX 128
+
+enum imap_cleanup { IMAP_CLEANUP_DELETE = 0, IMAP_CLEANUP_KEEP, IMAP_CLEANUP_MOVE };
+
+struct imap_account {
+	const char *url;          /* imap://host[:port]/ (STARTTLS required) or imaps://host[:port]/ */
+	const char *username;
+	const char *password;     /* never logged */
+	const char *ca_file;      /* NULL: the system's trust store */
+	const char *seed;         /* the seed name tokens are verified against */
+	const unsigned char *key; /* TOKEN_KEY_LEN bytes */
+	enum imap_cleanup cleanup;
+	const char *move_to;      /* IMAP_CLEANUP_MOVE: the target folder */
+	long timeout_ms;          /* per command */
+};
+
+/* A probe to look for; from_uid is updated by the poll (the next UID not yet searched for it,
+ * per folder: 0 = INBOX, 1 = junk), uidvalidity with it (a change restarts from 1). */
+struct imap_want {
+	char probe_id[40];
+	uint32_t from_uid[2];
+	uint32_t uidvalidity[2];
+	/* results */
+	bool found;
+	char folder[IMAP_FOLDER_MAX]; /* as the server names it */
+	bool junk;                    /* found in the junk folder */
+	uint32_t uid;
+	int64_t internaldate;         /* Unix seconds, -1 unknown */
+	char *header;                 /* owned: the message's header block */
+	bool cleaned;                 /* deleted, moved or (keep) left as asked */
+	char cleanup_note[160];       /* what was done or why not ("no UIDPLUS: left flagged \Deleted") */
+};
+
+struct imap_poll {
+	struct imap_want *want;   /* borrowed array */
+	size_t n_want;
+	/* results for the whole poll */
+	char junk_folder[IMAP_FOLDER_MAX]; /* "" when none was found */
+	bool special_use;         /* the junk folder came from SPECIAL-USE */
+	bool uidplus;
+	char error[256];          /* "" when the poll worked (even if nothing was found) */
+	int n_commands;           /* IMAP commands sent (for the benchmark) */
+};
+
+/* Runs one poll. cancelled (may be NULL) is checked between commands and during transfers.
+ * Returns 0, or -1 with p->error set (login refused, TLS, connection; wanted probes unchanged). */
+int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*cancelled)(void *), void *carg);
+
+/* Frees what a poll stored in want[] (headers). */
+void imap_want_fini(struct imap_want *w);
+
+#endif

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Readback over IMAP through the real CLI: real Postfix -> Dovecot LMTP delivery in the lab.
+An accepted probe is found in INBOX with a plausible delivery time and deleted; a probe filed to
+Junk by Sieve is found there (a placement finding unless expect_folder says Junk); IMAPS with the
+lab's self-signed certificate fails without ca_file and works with it; nothing arriving gives
+"missing" after the timeout; and foreign mail in the seed box (plain, a forged token, a real
+token quoted in a body, one already \\Deleted) is never touched over several rounds."""
+
+import imaplib
+import json
+import os
+import ssl
+import time
+
+import mclab
+
+L = mclab.lab()
+rep = mclab.Report("readback")
+wd = mclab.Workdir("readback")
+rep.guard(wd.cleanup)
+PF = L["postfix"]
+IMAP = L["imap"]
+CA = L["ca_file"]
+USER = "seed1@seed-a.test"
+PW_FILE = L["users"][USER]["secret_file"]
+PASSWORD = L["users"][USER]["password"]
+
+
+def sender():
+    return {"name": "d", "mode": "mx", "port": PF["mx"], "helo": "probe.lab.test",
+            "mail_from": "canary@lab.test", "tls": "none"}
+
+
+def imap_group(scheme="imaps", ca=True):
+    port = IMAP["imaps_port"] if scheme == "imaps" else IMAP["port"]
+    g = {"url": "%s://127.0.0.1:%d/" % (scheme, port), "username": USER, "password_file": PW_FILE}
+    if ca:
+        g["ca_file"] = CA
+    return g
+
+
+def seed(name, address=USER, imap=None, headers=None, expect=None):
+    s = {"name": name, "address": address, "sender": "d", "schedule": "weekly", "imap": imap or imap_group()}
+    if headers:
+        s["headers"] = headers
+    if expect:
+        s["expect_folder"] = expect
+    return s
+
+
+def config(name, seeds, timeout="20s"):
+    return wd.config(name, [sender()], seeds, extra='readback: { timeout = %s; };\n' % mclab.q(timeout))
+
+
+def probe(conf, *args, timeout=120):
+    rc, out, err = mclab.run(["-c", conf, "probe", "--json"] + list(args), timeout=timeout)
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    return rc, lines, err
+
+
+def final_of(lines, seed_name):
+    fs = [x for x in lines if x["seed"] == seed_name and x.get("final")]
+    return fs[-1] if fs else None
+
+
+def imap_conn():
+    ctx = ssl.create_default_context(cafile=CA)
+    m = imaplib.IMAP4_SSL("127.0.0.1", IMAP["imaps_port"], ssl_context=ctx, timeout=20)
+    m.login(USER, PASSWORD)
+    return m
+
+
+def mailbox_has_probe(probe_id):
+    m = imap_conn()
+    try:
+        hits = []
+        for folder in ("INBOX", "Junk"):
+            m.select(folder)
+            typ, data = m.uid("SEARCH", None, "HEADER", "X-Mailcanary-Token", "v1.%s." % probe_id)
+            hits += data[0].split()
+        return hits
+    finally:
+        m.logout()
+
+
+# ---- found in INBOX, deleted ----
+conf = config("inbox", [seed("in")])
+t0 = time.time()
+rc, lines, err = probe(conf, "in")
+f = final_of(lines, "in")
+rb = (f or {}).get("readback", {})
+rep.check("inbox: exit 0 (accepted and found where expected)", rc == 0, "rc %d err %s" % (rc, err[-400:]))
+rep.check("inbox: a pending line, then the final one", len(lines) == 2 and lines[0]["readback"]["status"] == "pending"
+          and lines[0]["final"] is False, json.dumps(lines)[:600])
+rep.check("inbox: found in INBOX, placement ok", rb.get("status") == "found" and rb.get("folder") == "INBOX"
+          and rb.get("placement") == "ok" and rb.get("junk") is False, json.dumps(rb))
+rep.check("inbox: plausible delivery_s (0-10 s) and found_after_s", 0 <= rb.get("delivery_s", -1) <= 10 and
+          0 < rb.get("found_after_s", 0) <= 20, json.dumps(rb))
+rep.check("inbox: the probe was deleted (UIDPLUS expunge of its UID)", rb.get("cleanup") == "deleted" and
+          f and mailbox_has_probe(f["probe_id"]) == [], json.dumps(rb))
+rep.check("inbox: the smtp part is kept in the final result", f and f["smtp"]["outcome"] == "accepted")
+
+# ---- Junk placement ----
+conf = config("junk", [seed("j", headers=["X-Lab-Junk: yes"]), seed("jok", headers=["X-Lab-Junk: yes"], expect="Junk")])
+rc, lines, err = probe(conf, "j", "jok")
+fj, fok = final_of(lines, "j"), final_of(lines, "jok")
+rep.check("junk: found in Junk, a placement finding", fj and fj["readback"].get("folder") == "Junk" and
+          fj["readback"].get("junk") is True and fj["readback"].get("placement") == "unexpected",
+          json.dumps(fj)[:600])
+rep.check("junk: expect_folder = Junk makes it ok", fok and fok["readback"].get("placement") == "ok",
+          json.dumps(fok)[:600])
+rep.check("junk: exit 1 for the misplaced probe", rc == 1, "rc %d" % rc)
+
+# ---- TLS: the lab's self-signed certificate ----
+conf = config("noca", [seed("noca", imap=imap_group(ca=False))], timeout="3s")
+rc, lines, err = probe(conf, "noca")
+f = final_of(lines, "noca")
+rep.check("imaps without ca_file: readback error naming the certificate", f and f["readback"]["status"] == "error"
+          and "certificate" in f["readback"].get("error", "").lower(), json.dumps(f)[:600])
+rep.check("imaps without ca_file: exit 1, the probe itself accepted", rc == 1 and f and
+          f["smtp"]["outcome"] == "accepted")
+conf = config("starttls", [seed("st", imap=imap_group("imap"))])
+rc, lines, err = probe(conf, "st")
+f = final_of(lines, "st")
+rep.check("imap:// with STARTTLS and ca_file: found", rc == 0 and f and f["readback"]["status"] == "found",
+          "rc %d %s" % (rc, json.dumps(f)[:500]))
+
+# ---- missing: accepted by an MTA that never delivers ----
+sink = {"name": "d", "mode": "mx", "port": L["sinks"]["ok"], "helo": "probe.lab.test",
+        "mail_from": "canary@lab.test", "tls": "none"}
+conf = wd.config("missing", [sink], [seed("gone", address="seed1@sink.test")], extra='readback: { timeout = "4s"; };\n')
+t0 = time.time()
+rc, lines, err = probe(conf, "gone")
+f = final_of(lines, "gone")
+rep.check("missing: accepted by smtp-sink (never delivered), readback missing after the timeout",
+          f and f["smtp"]["outcome"] == "accepted" and f["readback"]["status"] == "missing" and
+          f["readback"]["polls"] >= 2, json.dumps(f)[:600])
+rep.check("missing: exit 1, within the timeout plus a poll", rc == 1 and time.time() - t0 < 15,
+          "rc %d after %.1f s" % (rc, time.time() - t0))
+
+# ---- --no-readback ----
+conf = config("norb", [seed("norb")])
+rc, lines, err = probe(conf, "--no-readback", "norb")
+rep.check("--no-readback: one final line, readback skipped", len(lines) == 1 and lines[0]["final"] is True and
+          lines[0]["readback"]["status"] == "skipped", json.dumps(lines)[:400])
+
+# ---- foreign mail is never touched ----
+m = imap_conn()
+m.select("INBOX")
+real_token = "v1.%s.1795856997845.%s" % ("ab" * 16, "cd" * 16)
+foreign = []
+for i in range(40):
+    foreign.append(("Subject: foreign %d\r\nX-Note: plain\r\n\r\nbody %d\r\n" % (i, i)).encode())
+# a forged token with the format of ours, and a token quoted in a body
+foreign.append(("Subject: forged\r\nX-Mailcanary-Token: %s\r\n\r\nforged\r\n" % real_token).encode())
+foreign.append(("Subject: quoting\r\n\r\nSomeone quoted X-Mailcanary-Token: %s here\r\n" % real_token).encode())
+marker = "mc-foreign-%d" % os.getpid()
+uids = []
+for i, msg in enumerate(foreign):
+    msg = ("X-Foreign: %s-%d\r\n" % (marker, i)).encode() + msg
+    typ, data = m.append("INBOX", None, None, msg)
+deleted_msg = ("X-Foreign: %s-deleted\r\nSubject: already deleted\r\n\r\nx\r\n" % marker).encode()
+m.append("INBOX", "(\\Deleted)", None, deleted_msg)
+
+
+def snapshot():
+    mm = imap_conn()
+    try:
+        mm.select("INBOX", readonly=True)
+        typ, data = mm.uid("SEARCH", None, "HEADER", "X-Foreign", marker)
+        out = {}
+        for uid in data[0].split():
+            typ, d = mm.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+            body = [x for x in d if isinstance(x, tuple)][0]
+            out[uid] = (body[0], body[1])
+        return out
+    finally:
+        mm.logout()
+
+
+m.logout()
+before = snapshot()
+rep.check("foreign: %d messages in place before" % (len(foreign) + 1), len(before) == len(foreign) + 1,
+          "%d" % len(before))
+conf = config("foreign", [seed("f1"), seed("f2")])
+ok_rounds = 0
+for _ in range(3):
+    rc, lines, err = probe(conf)
+    ok_rounds += rc == 0
+after = snapshot()
+rep.check("foreign: 3 probe rounds all found and cleaned up", ok_rounds == 3, "%d ok rounds" % ok_rounds)
+rep.check("foreign: every foreign message still present, byte-identical, flags unchanged", before == after,
+          "before %d after %d" % (len(before), len(after)))
+
+# ---- no secret anywhere ----
+texts = []
+for root, dirs, files in os.walk(wd.path):
+    for fn in files:
+        if fn.endswith(".secret"):
+            continue
+        try:
+            with open(os.path.join(root, fn), errors="replace") as fh:
+                texts.append(fh.read())
+        except OSError:
+            pass
+rep.check("no IMAP password in the detail logs, journals or configs", not any(PASSWORD in t for t in texts))
+
+wd.cleanup()
+rep.finish()
