@@ -436,6 +436,15 @@ int conf_check_rrdcached(const char *s, char **err)
 	return conf_failq(err, s, "is not \"unix:/path\", \"/path\" or \"host:port\"");
 }
 
+int conf_check_cleanup(const char *s, char **err)
+{
+	if (strcmp(s, "delete") == 0 || strcmp(s, "keep") == 0)
+		return 0;
+	if (strncmp(s, "move:", 5) == 0)
+		return s[5] ? conf_check_folder(s + 5, err) : conf_failq(err, s, "names no folder (e.g. \"move:Trash\")");
+	return conf_failq(err, s, "is not \"delete\", \"keep\" or \"move:FOLDER\"");
+}
+
 int conf_check_folder(const char *s, char **err)
 {
 	if (!*s)

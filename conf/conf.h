@@ -24,6 +24,8 @@ struct conf_imap {
 	char *password_file;    /* NULL if not set */
 	char *password_env;     /* NULL if not set */
 	char *ca_file;          /* NULL if not set */
+	char *cleanup;          /* "delete" (default), "keep" or "move:FOLDER" */
+	char *authserv_id;      /* NULL: the topmost Authentication-Results counts */
 	struct conf_pos pos;
 };
 

@@ -76,6 +76,7 @@ conf_check_fn conf_check_ip;
 conf_check_fn conf_check_dns_server;
 conf_check_fn conf_check_zone;
 conf_check_fn conf_check_imap_url;
+conf_check_fn conf_check_cleanup;
 conf_check_fn conf_check_header;
 conf_check_fn conf_check_secret_file;
 conf_check_fn conf_check_readable_file;

@@ -241,6 +241,15 @@ const struct conf_key conf_schema[] = {
 	{ .path = "seeds.[].imap.ca_file", .type = CONF_K_STRING, .flags = CONF_F_PATH,
 	  .def_doc = "none (the system trust store)", .check = conf_check_readable_file,
 	  .off = SEED(imap.ca_file), .doc = "PEM file of the CA certificates to trust." },
+	{ .path = "seeds.[].imap.cleanup", .type = CONF_K_STRING, .def = "\"delete\"",
+	  .check = conf_check_cleanup, .off = SEED(imap.cleanup),
+	  .doc = "What happens to a probe once read back: \"delete\" (UID STORE \\Deleted, then UID "
+		 "EXPUNGE of that UID when the server has UIDPLUS; else it stays flagged), \"keep\" "
+		 "(for audits) or \"move:FOLDER\" (UID MOVE). Other messages are never touched." },
+	{ .path = "seeds.[].imap.authserv_id", .type = CONF_K_STRING, .def_doc = "none (the topmost "
+	  "Authentication-Results field)", .check = conf_check_nonempty, .off = SEED(imap.authserv_id),
+	  .doc = "The receiver's authserv-id: only Authentication-Results fields with it are trusted "
+		 "(RFC 8601 section 5)." },
 	{ .path = "seeds.[].expect_folder", .type = CONF_K_STRING, .def = "\"INBOX\"",
 	  .check = conf_check_folder, .off = SEED(expect_folder),
 	  .doc = "Folder the probe should arrive in: \"INBOX\", \"Junk\" or \"Spam\" (the junk folder, found by SPECIAL-USE or its usual names) or a folder name; finding it elsewhere is a placement finding (exit status 1)." },

@@ -93,7 +93,7 @@ struct rb {
 /* One poll's request, owned by the worker while it runs. */
 struct rb_req {
 	struct imap_account acct;
-	char *url, *username, *password, *ca_file, *seed;
+	char *url, *username, *password, *ca_file, *seed, *move_to;
 	unsigned char key[TOKEN_KEY_LEN];
 	struct imap_want want;
 	struct imap_poll poll;
@@ -508,6 +508,7 @@ static void rb_req_free(struct rb_req *q)
 	free(q->username);
 	free(q->ca_file);
 	free(q->seed);
+	free(q->move_to);
 	free(q);
 }
 
@@ -694,6 +695,8 @@ static void rb_timer_cb(void *arg)
 	q->password = password;
 	q->ca_file = xstrdup(seed->imap.ca_file);
 	q->seed = xstrdup(seed->name);
+	q->move_to = seed->imap.cleanup && strncmp(seed->imap.cleanup, "move:", 5) == 0 ? xstrdup(seed->imap.cleanup + 5)
+											 : NULL;
 	memcpy(q->key, e->token_key, sizeof q->key);
 	q->want = rb->want;
 	q->want.header = NULL;
@@ -704,7 +707,10 @@ static void rb_timer_cb(void *arg)
 		.ca_file = q->ca_file,
 		.seed = q->seed,
 		.key = q->key,
-		.cleanup = IMAP_CLEANUP_DELETE,
+		.cleanup = !seed->imap.cleanup || strcmp(seed->imap.cleanup, "delete") == 0 ? IMAP_CLEANUP_DELETE
+			   : strcmp(seed->imap.cleanup, "keep") == 0			    ? IMAP_CLEANUP_KEEP
+											    : IMAP_CLEANUP_MOVE,
+		.move_to = seed->imap.cleanup && strncmp(seed->imap.cleanup, "move:", 5) == 0 ? q->move_to : NULL,
 		.timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? conf_of(e)->timeouts.command_ms : 60000,
 	};
 	q->poll.want = &q->want;

@@ -100,6 +100,38 @@ rep.check("inbox: the probe was deleted (UIDPLUS expunge of its UID)", rb.get("c
           f and mailbox_has_probe(f["probe_id"]) == [], json.dumps(rb))
 rep.check("inbox: the smtp part is kept in the final result", f and f["smtp"]["outcome"] == "accepted")
 
+# ---- cleanup = "keep" and "move:Trash" ----
+def in_folder(probe_id, folder):
+    m = imap_conn()
+    try:
+        m.select(folder)
+        typ, data = m.uid("SEARCH", None, "HEADER", "X-Mailcanary-Token", "v1.%s." % probe_id)
+        return data[0].split()
+    finally:
+        m.logout()
+
+
+keep = imap_group()
+keep["cleanup"] = "keep"
+move = imap_group()
+move["cleanup"] = "move:Trash"
+conf = config("cleanup", [seed("keep", imap=keep), seed("move", imap=move)])
+rc, lines, err = probe(conf, "keep", "move")
+fk, fm = final_of(lines, "keep"), final_of(lines, "move")
+rep.check("cleanup keep: found and left in INBOX", fk and fk["readback"]["status"] == "found" and
+          fk["readback"].get("cleanup", "").startswith("kept") and len(in_folder(fk["probe_id"], "INBOX")) == 1,
+          json.dumps(fk)[:500])
+rep.check("cleanup move:Trash: found, moved out of INBOX into Trash", fm and fm["readback"].get("cleanup") == "moved"
+          and in_folder(fm["probe_id"], "INBOX") == [] and len(in_folder(fm["probe_id"], "Trash")) == 1,
+          json.dumps(fm)[:500])
+if fk:  # the kept probe must not be deleted by later rounds either; remove it here
+    mm = imap_conn()
+    mm.select("INBOX")
+    for uid in in_folder(fk["probe_id"], "INBOX"):
+        mm.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+        mm.uid("EXPUNGE", uid)
+    mm.logout()
+
 # ---- Junk placement ----
 conf = config("junk", [seed("j", headers=["X-Lab-Junk: yes"]), seed("jok", headers=["X-Lab-Junk: yes"], expect="Junk")])
 rc, lines, err = probe(conf, "j", "jok")

@@ -653,6 +653,15 @@ static const struct bad_case bad_cases[] = {
 	  "@D/main.cfg:3: seeds.[0].imap.username: needs password_file or password_env\n"
 	  "@D/main.cfg:5: seeds.[1].imap.password_env: \"2PW\" is not an environment variable name "
 	  "(letters, digits and '_', not starting with a digit)\n" },
+	{ "imap cleanup and authserv_id",
+	  { { "main.cfg", SND "seeds = ( { name = \"s1\"; address = \"s1@seed.test\"; sender = \"direct\";\n"
+			  "  imap: { url = \"imaps://imap.seed.test/\"; username = \"u\"; password_env = \"PW\";\n"
+			  "          cleanup = \"shred\"; authserv_id = \"\"; }; },\n"
+			  "  { name = \"s2\"; address = \"s2@seed.test\"; sender = \"direct\";\n"
+			  "  imap: { url = \"imaps://imap.seed.test/\"; username = \"u\"; password_env = \"PW\"; cleanup = \"move:\"; }; } );\n", 0 } }, NULL,
+	  "@D/main.cfg:4: seeds.[0].imap.cleanup: \"shred\" is not \"delete\", \"keep\" or \"move:FOLDER\"\n"
+	  "@D/main.cfg:4: seeds.[0].imap.authserv_id: must not be empty\n"
+	  "@D/main.cfg:6: seeds.[1].imap.cleanup: \"move:\" names no folder (e.g. \"move:Trash\")\n" },
 	{ "imap missing url and username",
 	  { { "main.cfg", SND "seeds = ( { name = \"s1\"; address = \"s1@seed.test\"; sender = \"direct\";\n"
 			  "  imap: { }; } );\n", 0 } }, NULL,
