@@ -224,6 +224,26 @@ rep.check("foreign: 3 probe rounds all found and cleaned up", ok_rounds == 3, "%
 rep.check("foreign: every foreign message still present, byte-identical, flags unchanged", before == after,
           "before %d after %d" % (len(before), len(after)))
 
+# ---- greylisted by postgrey, retried, then found ----
+import random
+import string
+GREY = L["postgrey"]
+gbox = GREY["mailbox"]
+gaddr = "grey-%s@%s" % ("".join(random.choice(string.ascii_lowercase) for _ in range(10)), GREY["domain"])
+gimap = {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": gbox,
+         "password_file": L["users"][gbox]["secret_file"], "ca_file": CA}
+conf = config("grey", [seed("g", address=gaddr, imap=gimap)])
+rc, lines, err = probe(conf, "g")
+f = final_of(lines, "g")
+rep.check("greylisted: deferred first (450 4.2.0), retried, accepted and then found",
+          rc == 0 and f and [a["outcome"] for a in f["smtp"]["attempts"]] == ["deferred", "accepted"] and
+          f["readback"]["status"] == "found" and f["readback"]["folder"] == "INBOX",
+          "rc %d %s %s" % (rc, json.dumps(f)[:700], err[-300:]))
+rep.check("greylisted: one line per decision (deferred, pending, final)", [
+    (x["smtp"]["outcome"], x["readback"]["status"]) for x in lines] ==
+    [("deferred", "skipped"), ("accepted", "pending"), ("accepted", "found")],
+    json.dumps([(x["smtp"]["outcome"], x["readback"]["status"]) for x in lines]))
+
 # ---- no secret anywhere ----
 texts = []
 for root, dirs, files in os.walk(wd.path):
