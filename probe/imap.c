@@ -320,6 +320,13 @@ static void search_folder(struct session *s, const char *folder, int fi, struct 
 		return;
 	uint32_t validity = resp_code(&s->head, "[UIDVALIDITY ");
 	uint32_t next = resp_code(&s->head, "[UIDNEXT ");
+	if (next && !s->p->uidnext[fi]) { /* the folder's first SELECT in this poll */
+		s->p->uidnext[fi] = next;
+		s->p->uidvalidity[fi] = validity;
+	} else if (!next) { /* no new SELECT: same folder as the last command */
+		next = s->p->uidnext[fi];
+		validity = s->p->uidvalidity[fi];
+	}
 	if (validity && w->uidvalidity[fi] && validity != w->uidvalidity[fi]) {
 		/* The folder was recreated: UIDs start over, so does our window. */
 		w->from_uid[fi] = 0;

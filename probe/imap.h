@@ -59,6 +59,8 @@ struct imap_poll {
 	char junk_folder[IMAP_FOLDER_MAX]; /* "" when none was found */
 	bool special_use;         /* the junk folder came from SPECIAL-USE */
 	bool uidplus;
+	uint32_t uidnext[2];      /* SELECT's UIDNEXT of INBOX and the junk folder (0: not seen) */
+	uint32_t uidvalidity[2];
 	char error[256];          /* "" when the poll worked (even if nothing was found) */
 	int n_commands;           /* IMAP commands sent (for the benchmark) */
 };

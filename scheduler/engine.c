@@ -83,6 +83,7 @@ struct rb {
 	char *json;                    /* the result line with "readback":{"status":"pending"} */
 	struct imap_want want;         /* windows and, once found, what was found */
 	int polls;
+	int commands;                  /* IMAP commands over all polls */
 	char last_error[256];
 	bool must_run;                 /* ENGINE_DUE: due at the start, polled even after the wait */
 	struct evtimer timer;
@@ -130,6 +131,14 @@ struct engine {
 	unsigned char token_key[TOKEN_KEY_LEN];
 	struct rb *rbs;
 	size_t n_polling;
+	struct strmap wins;            /* seed -> struct mbox_win * (owned) */
+};
+
+/* What a seed mailbox looked like at the end of the last poll: a probe sent after it is
+ * searched only among UIDs from next on (flat cost however full the mailbox is). */
+struct mbox_win {
+	uint32_t next[2], validity[2]; /* INBOX, junk */
+	int64_t at_ms;                 /* the poll's end: the SELECTs were before it */
 };
 
 static void pump(struct engine *e);
@@ -571,6 +580,7 @@ static void rb_finish(struct rb *rb, const char *status)
 		json_kstr(&j, "cleanup", rb->want.cleanup_note);
 	}
 	json_kint(&j, "polls", rb->polls);
+	json_kint(&j, "imap_commands", rb->commands);
 	if (!found && rb->last_error[0])
 		json_kstr(&j, "error", rb->last_error);
 	json_obj_end(&j);
@@ -633,6 +643,30 @@ static void rb_work_done(void *arg)
 	rb->w = NULL;
 	e->n_polling--;
 	rb->polls++;
+	rb->commands += q->poll.n_commands;
+	/* The mailbox's state for the next probes of this seed. */
+	if (q->poll.uidnext[0] || q->poll.uidnext[1]) {
+		struct mbox_win *win = strmap_get(&e->wins, rb->seed_name);
+		if (!win) {
+			win = xcalloc(1, sizeof *win);
+			strmap_put(&e->wins, rb->seed_name, win);
+		}
+		for (int f = 0; f < 2; f++) {
+			win->next[f] = q->poll.uidnext[f];
+			win->validity[f] = q->poll.uidvalidity[f];
+		}
+		win->at_ms = wall_ms();
+		if (e->journal) {
+			char a[24], n0[16], v0[16], n1[16], v1[16];
+			snprintf(a, sizeof a, "%" PRId64, win->at_ms);
+			snprintf(n0, sizeof n0, "%" PRIu32, win->next[0]);
+			snprintf(v0, sizeof v0, "%" PRIu32, win->validity[0]);
+			snprintf(n1, sizeof n1, "%" PRIu32, win->next[1]);
+			snprintf(v1, sizeof v1, "%" PRIu32, win->validity[1]);
+			journal_append_lazy(e->journal, "win", "seed", rb->seed_name, "at", a, "n0", n0, "v0", v0, "n1",
+					    n1, "v1", v1, NULL);
+		}
+	}
 	/* The windows move on; a found message's details come back with it. */
 	imap_want_fini(&rb->want);
 	rb->want = q->want;
@@ -724,6 +758,11 @@ static void rb_start(struct engine *e, const char *probe_id, const char *seed, i
 		     const char *json, int64_t first_poll_ms)
 {
 	struct rb *rb = xcalloc(1, sizeof *rb);
+	const struct mbox_win *win = strmap_get(&e->wins, seed);
+	for (int f = 0; win && win->at_ms < sent_ms && f < 2; f++) {
+		rb->want.from_uid[f] = win->next[f];
+		rb->want.uidvalidity[f] = win->validity[f];
+	}
 	rb->e = e;
 	snprintf(rb->probe_id, sizeof rb->probe_id, "%s", probe_id);
 	snprintf(rb->want.probe_id, sizeof rb->want.probe_id, "%s", probe_id);
@@ -1073,6 +1112,7 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 	e->journal = p->journal;
 	e->loop = evloop_new();
 	strmap_init(&e->doms, true);
+	strmap_init(&e->wins, false);
 	evtimer_init(&e->pump_timer, pump_timer_cb, e);
 	evtimer_init(&e->end_timer, end_timer_cb, e);
 	evtimer_init(&e->idle_check, idle_check_cb, e);
@@ -1098,6 +1138,16 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 	if (p->mode != ENGINE_DAEMON) {
 		e->deadline_ms = now + (p->wait_ms > 0 ? p->wait_ms : 0);
 		evtimer_start(e->loop, &e->end_timer, mono_us() + (p->wait_ms > 0 ? p->wait_ms : 0) * 1000);
+	}
+	for (size_t i = 0; p->jstate && i < p->jstate->n_seeds; i++) {
+		const struct jseed *js = &p->jstate->seeds[i];
+		if (!js->win_at_ms)
+			continue;
+		struct mbox_win *win = xcalloc(1, sizeof *win);
+		memcpy(win->next, js->win_next, sizeof win->next);
+		memcpy(win->validity, js->win_validity, sizeof win->validity);
+		win->at_ms = js->win_at_ms;
+		strmap_put(&e->wins, js->name, win);
 	}
 	/* Budgets spent today by earlier runs. */
 	for (size_t i = 0; p->jstate && i < p->jstate->n_budgets; i++) {
@@ -1220,6 +1270,10 @@ void engine_free(struct engine *e)
 		free(e->dom_list[i]);
 	free(e->dom_list);
 	strmap_fini(&e->doms);
+	for (size_t i = 0; i < e->wins.cap; i++)
+		if (e->wins.slots[i].key)
+			free(e->wins.slots[i].value);
+	strmap_fini(&e->wins);
 	journal_close(e->journal);
 	evloop_free(e->loop);
 	OPENSSL_cleanse(e->token_key, sizeof e->token_key);

@@ -167,6 +167,7 @@ static void seed_slot(struct reducer *rd, const char *name, int64_t slot)
 	struct journal_state *st = rd->st;
 	if (!i) {
 		st->seeds = xrealloc(st->seeds, (st->n_seeds + 1) * sizeof *st->seeds);
+		memset(&st->seeds[st->n_seeds], 0, sizeof st->seeds[st->n_seeds]);
 		st->seeds[st->n_seeds].name = xstrdup(name);
 		st->seeds[st->n_seeds].slot_s = slot;
 		st->n_seeds++;
@@ -213,6 +214,26 @@ static int apply(struct reducer *rd, const char *type, const struct fields *f)
 		if (!seed || !field_i64(f, "slot", &x))
 			return -1;
 		seed_slot(rd, seed, x);
+		return 0;
+	}
+	if (strcmp(type, "win") == 0) {
+		const char *seed = field(f, "seed");
+		int64_t at, v[4];
+		static const char *const keys[] = { "n0", "v0", "n1", "v1" };
+		if (!seed || !field_i64(f, "at", &at))
+			return -1;
+		for (int k = 0; k < 4; k++)
+			if (!field_i64(f, keys[k], &v[k]) || v[k] < 0 || v[k] > UINT32_MAX)
+				return -1;
+		seed_slot(rd, seed, 0);
+		struct jseed *js = &rd->st->seeds[(uintptr_t)strmap_get(&rd->seeds, seed) - 1];
+		if (at >= js->win_at_ms) {
+			js->win_at_ms = at;
+			js->win_next[0] = (uint32_t)v[0];
+			js->win_validity[0] = (uint32_t)v[1];
+			js->win_next[1] = (uint32_t)v[2];
+			js->win_validity[1] = (uint32_t)v[3];
+		}
 		return 0;
 	}
 	if (strcmp(type, "budget") == 0) {
@@ -348,7 +369,8 @@ static int replay_line(struct reducer *rd, char *line, const char **why)
 	}
 	if (apply(rd, type, &f) < 0) {
 		*why = strcmp(type, "seen") && strcmp(type, "send") && strcmp(type, "wait") && strcmp(type, "final") &&
-				       strcmp(type, "done") && strcmp(type, "budget") && strcmp(type, "rb")
+				       strcmp(type, "done") && strcmp(type, "budget") && strcmp(type, "rb") &&
+				       strcmp(type, "win")
 			       ? "unknown record type"
 			       : "record lacks a required field";
 		return -1;
@@ -481,6 +503,16 @@ static void state_text(const struct journal_state *st, struct strbuf *out)
 	for (size_t i = 0; i < st->n_seeds; i++) {
 		snprintf(a, sizeof a, "%" PRId64, st->seeds[i].slot_s);
 		emit(out, "seen", "seed", st->seeds[i].name, "slot", a, NULL);
+		const struct jseed *js = &st->seeds[i];
+		if (js->win_at_ms) {
+			char n0[16], v0[16], n1[16], v1[16];
+			snprintf(a, sizeof a, "%" PRId64, js->win_at_ms);
+			snprintf(n0, sizeof n0, "%" PRIu32, js->win_next[0]);
+			snprintf(v0, sizeof v0, "%" PRIu32, js->win_validity[0]);
+			snprintf(n1, sizeof n1, "%" PRIu32, js->win_next[1]);
+			snprintf(v1, sizeof v1, "%" PRIu32, js->win_validity[1]);
+			emit(out, "win", "seed", js->name, "at", a, "n0", n0, "v0", v0, "n1", n1, "v1", v1, NULL);
+		}
 	}
 	for (size_t i = 0; i < st->n_budgets; i++) {
 		/* The send records written below for interrupted attempts count again on replay. */

@@ -14,6 +14,8 @@
  *   final id= seed= json=                      the probe's final result (detail log line follows)
  *   done  id=                                  the final result is in the detail log
  *   budget dom= day= n=                        attempts sent to dom on UTC day (snapshot)
+ *   win   seed= at= n0= v0= n1= v1=            the seed mailbox's UIDNEXT/UIDVALIDITY (INBOX, junk)
+ *                                              seen by a readback poll started at at (ms)
  * Replay reduces the records to a struct journal_state; opening the journal rewrites the file as
  * that state (compaction), so it never grows beyond the live work plus one run's records. */
 #ifndef MON_SCHEDULER_JOURNAL_H
@@ -49,6 +51,10 @@ struct jprobe {
 struct jseed {
 	char *name;
 	int64_t slot_s;      /* latest slot sent for (or seen) */
+	/* The seed mailbox's UIDNEXT and UIDVALIDITY (0 INBOX, 1 junk) seen by a readback poll that
+	 * started at win_at_ms (0: none): probes sent later search only from there. */
+	uint32_t win_next[2], win_validity[2];
+	int64_t win_at_ms;
 };
 
 struct jbudget {
