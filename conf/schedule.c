@@ -45,20 +45,6 @@ static int days_in_month(int64_t y, int m)
 	return m == 2 && is_leap(y) ? 29 : dim[m];
 }
 
-/* Days since 1970-01-01 of y-m-d (m 1-12, d 1-31). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 /* ---- bit sets ---- */
 
 /* Lowest set bit >= from, or -1. */
@@ -351,7 +337,7 @@ static void cpos_set(struct cpos *c, int64_t t)
 
 	c->day = floor_div(t, DAY_S);
 	sod = t - c->day * DAY_S;
-	civil_from_days(c->day, &c->y, &c->mon, &c->mday);
+	days_to_civil(c->day, &c->y, &c->mon, &c->mday);
 	c->hour = (int)(sod / 3600);
 	c->min = (int)(sod % 3600 / 60);
 }

@@ -21,6 +21,7 @@
 #include "strbuf.h"
 #include "strmap.h"
 #include "token.h"
+#include "headers.h"
 #include "imap.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -548,6 +549,59 @@ static bool placement_ok(const struct conf_seed *seed, const struct imap_want *w
 	return strcmp(want, w->folder) == 0;
 }
 
+/* From the found probe's header: the receiver's verdicts (Authentication-Results, trusted by
+ * authserv-id) and the Received chain as hops with per-hop delays. */
+static void header_forensics(struct json *j, const struct rb *rb, const struct conf_seed *seed)
+{
+	const char *h = rb->want.header;
+	size_t len = strlen(h);
+	char at[32];
+	struct hdr_auth *auth = xcalloc(1, sizeof *auth);
+	hdr_auth_parse(h, len, seed ? seed->imap.authserv_id : NULL, auth);
+	json_key(j, "auth");
+	json_obj_begin(j);
+	json_kstr(j, "authserv_id", auth->authserv_id);
+	json_kstr(j, "spf", auth->spf[0] ? auth->spf : "none");
+	json_kstr(j, "dkim", auth->dkim[0] ? auth->dkim : "none");
+	json_kstr(j, "dmarc", auth->dmarc[0] ? auth->dmarc : "none");
+	if (auth->arc[0])
+		json_kstr(j, "arc", auth->arc);
+	json_kint(j, "fields", (int64_t)auth->n_fields);
+	json_kint(j, "trusted_fields", (int64_t)auth->n_trusted);
+	json_obj_end(j);
+	free(auth);
+
+	struct hdr_chain *chain = xcalloc(1, sizeof *chain);
+	hdr_received_chain(h, len, chain);
+	json_key(j, "hops");
+	json_arr_begin(j);
+	for (size_t i = 0; i < chain->n; i++) {
+		const struct hdr_hop *hop = &chain->hop[i];
+		json_obj_begin(j);
+		json_kstr(j, "from", hop->from);
+		json_kstr(j, "by", hop->by);
+		if (hop->with[0])
+			json_kstr(j, "with", hop->with);
+		if (hop->ip[0])
+			json_kstr(j, "ip", hop->ip);
+		json_key(j, "at");
+		if (hop->at >= 0)
+			json_str(j, iso8601_ms(hop->at * 1000, at, sizeof at));
+		else
+			json_null(j);
+		json_kdouble(j, "delay_s", hop->delay_s, 0);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	/* The split: queueing before acceptance (retries) and acceptance to the mailbox, the latter
+	 * also by the topmost Received date (the receiver's clock, 1 s). */
+	const struct hdr_hop *top = chain->n ? &chain->hop[chain->n - 1] : NULL;
+	json_kdouble(j, "before_acceptance_s", (double)(rb->accepted_ms - rb->sent_ms) / 1000.0, 3);
+	if (top && top->at >= 0)
+		json_kdouble(j, "received_delay_s", (double)top->at - (double)(rb->accepted_ms / 1000), 0);
+	free(chain);
+}
+
 static void rb_finish(struct rb *rb, const char *status)
 {
 	struct engine *e = rb->e;
@@ -578,6 +632,8 @@ static void rb_finish(struct rb *rb, const char *status)
 		}
 		json_kdouble(&j, "found_after_s", (double)(now - rb->accepted_ms) / 1000.0, 3);
 		json_kstr(&j, "cleanup", rb->want.cleanup_note);
+		if (rb->want.header)
+			header_forensics(&j, rb, seed);
 	}
 	json_kint(&j, "polls", rb->polls);
 	json_kint(&j, "imap_commands", rb->commands);

@@ -15,5 +15,7 @@ char *rfc5322_date(int64_t epoch_ms, char *buf, size_t len);
 /* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1-12), for any year: Howard
  * Hinnant's days_from_civil. Pure arithmetic, no time zone. */
 int64_t civil_to_days(int64_t y, int m, int d);
+/* The inverse: the date of day z since 1970-01-01 (civil_from_days). */
+void days_to_civil(int64_t z, int64_t *y, int *m, int *d);
 
 #endif

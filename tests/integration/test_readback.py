@@ -132,6 +132,27 @@ if fk:  # the kept probe must not be deleted by later rounds either; remove it h
         mm.uid("EXPUNGE", uid)
     mm.logout()
 
+# ---- header forensics: hops, and only trusted Authentication-Results ----
+forged = "Authentication-Results: attacker.example; spf=pass smtp.mailfrom=canary@lab.test; dkim=pass"
+trusted = imap_group()
+trusted["authserv_id"] = "mx.lab.test"
+conf = config("forensics", [seed("any", headers=[forged]), seed("trust", headers=[forged], imap=trusted)])
+rc, lines, err = probe(conf, "any", "trust")
+fa, ft = final_of(lines, "any"), final_of(lines, "trust")
+hops = (fa or {}).get("readback", {}).get("hops", [])
+rep.check("forensics: Received hops oldest first (our smtpd, then LMTP into the mailbox)",
+          len(hops) == 2 and hops[0]["by"] == "mx.lab.test" and hops[0].get("ip") == "127.0.0.1" and
+          hops[1].get("with") == "LMTP" and all(h["at"] for h in hops) and 0 <= hops[1]["delay_s"] <= 5,
+          json.dumps(hops))
+rep.check("forensics: without authserv_id the topmost A-R counts (here the sender's own)",
+          fa and fa["readback"]["auth"]["spf"] == "pass" and fa["readback"]["auth"]["fields"] == 1,
+          json.dumps((fa or {}).get("readback", {}).get("auth")))
+rep.check("forensics: with authserv_id = mx.lab.test a forged A-R from the sender is ignored",
+          ft and ft["readback"]["auth"]["spf"] == "none" and ft["readback"]["auth"]["dkim"] == "none" and
+          ft["readback"]["auth"]["trusted_fields"] == 0, json.dumps((ft or {}).get("readback", {}).get("auth")))
+rep.check("forensics: the split before/after acceptance", fa and fa["readback"].get("before_acceptance_s", -1) >= 0
+          and 0 <= fa["readback"].get("received_delay_s", -1) <= 10, json.dumps((fa or {}).get("readback"))[:400])
+
 # ---- Junk placement ----
 conf = config("junk", [seed("j", headers=["X-Lab-Junk: yes"]), seed("jok", headers=["X-Lab-Junk: yes"], expect="Junk")])
 rc, lines, err = probe(conf, "j", "jok")
