@@ -121,7 +121,11 @@ static char *dump(const struct journal_state *st)
 	assert_non_null(fp);
 	for (size_t i = 0; i < st->n_seeds; i++) {
 		char *name = pct(st->seeds[i].name);
-		fprintf(fp, "seed %s slot=%" PRId64 "\n", name, st->seeds[i].slot_s);
+		fprintf(fp, "seed %s slot=%" PRId64, name, st->seeds[i].slot_s);
+		if (st->seeds[i].win_at_ms)
+			fprintf(fp, " win=%" PRId64 ":%u/%u:%u/%u", st->seeds[i].win_at_ms, st->seeds[i].win_next[0],
+				st->seeds[i].win_validity[0], st->seeds[i].win_next[1], st->seeds[i].win_validity[1]);
+		fprintf(fp, "\n");
 		free(name);
 	}
 	for (size_t i = 0; i < st->n_budgets; i++) {
@@ -492,6 +496,21 @@ struct reduce_case {
 
 /* Times: T0 = 1764331200000 (day 20420 starts at 1764288000000, day 20421 at 1764374400000). */
 static const struct reduce_case reduce_cases[] = {
+	{ "rb: accepted, readback pending, then final and done",
+	  { "send id=p seed=s dom=d.test sent=1764331200000 slot=0 n=1 at=1764331200000",
+	    "rb id=p seed=s sent=1764331200000 acc=1764331200500 json={\"readback\":{\"status\":\"pending\"}}" },
+	  "budget d.test day=20420 n=1\n"
+	  "probe p READBACK seed=s sent=1764331200000 acc=1764331200500 json={\"readback\":{\"status\":\"pending\"}}\n" },
+	{ "rb then final then done: gone",
+	  { "rb id=p seed=s sent=1764331200000 acc=1764331200500 json={}",
+	    "final id=p seed=s json={\"final\":true}", "done id=p" },
+	  "" },
+	{ "win: the latest by poll time counts, older ones do not move it back",
+	  { "win seed=s at=1764331300000 n0=50 v0=7 n1=3 v1=9",
+	    "win seed=s at=1764331200000 n0=40 v0=7 n1=2 v1=9",
+	    "win seed=t at=1764331250000 n0=5 v0=1 n1=0 v1=0" },
+	  "seed s slot=0 win=1764331300000:50/7:3/9\n"
+	  "seed t slot=0 win=1764331250000:5/1:0/0\n" },
 	{ "send then wait: WAIT with the decided n",
 	  { "send id=p seed=s dom=d.test sent=1764331200000 slot=1764331200 n=1 at=1764331200000",
 	    "wait id=p seed=s dom=d.test sent=1764331200000 slot=1764331200 n=1 next=1764331500000 att={\"a\":1}" },
