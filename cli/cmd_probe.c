@@ -219,11 +219,6 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		return rc;
 	}
 
-	/* A manual probe of seeds with a mailbox waits for their readback, unless told otherwise. */
-	if (!due && !wait_given && readback)
-		for (size_t i = 0; i < n; i++)
-			if (seeds[i]->imap.set)
-				wait_ms = conf->readback_timeout_ms + 5000;
 	strmap_init(&out.latest, false);
 	if (!out.json)
 		printf("%-20s %-9s %-9s %-4s %-8s %9s  %s\n", "SEED", "OUTCOME", "STAGE", "CODE", "ENH", "TOTAL_MS",
@@ -238,6 +233,8 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		.wait_ms = wait_ms,
 		.grace_ms = due ? PROBE_DUE_GRACE_MS : -1,
 		.readback = readback,
+		/* A manual probe waits for its readbacks (not for retries), unless --wait says how long. */
+		.wait_readback = !due && !wait_given,
 		.on_result = on_result,
 		.on_readback = on_readback,
 		.arg = &out,

@@ -87,6 +87,7 @@ struct rb {
 	int commands;                  /* IMAP commands over all polls */
 	char last_error[256];
 	bool must_run;                 /* ENGINE_DUE: due at the start, polled even after the wait */
+	bool finish_run;               /* ENGINE_ONCE with wait_readback: the run waits for its end */
 	struct evtimer timer;
 	struct worker *w;              /* polling */
 	struct rb_req *req;
@@ -757,7 +758,7 @@ static void rb_timer_cb(void *arg)
 {
 	struct rb *rb = arg;
 	struct engine *e = rb->e;
-	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !rb->must_run))
+	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !rb->must_run && !rb->finish_run))
 		return; /* journaled: the next run goes on */
 	rb->must_run = false;
 	int64_t now = wall_ms();
@@ -828,6 +829,7 @@ static void rb_start(struct engine *e, const char *probe_id, const char *seed, i
 	rb->accepted_ms = accepted_ms;
 	rb->deadline_ms = accepted_ms + conf_of(e)->readback_timeout_ms;
 	rb->json = xstrdup(json);
+	rb->finish_run = e->p.mode == ENGINE_ONCE && e->p.wait_readback;
 	evtimer_init(&rb->timer, rb_timer_cb, rb);
 	rb->next = e->rbs;
 	if (e->rbs)
@@ -1094,7 +1096,7 @@ static bool must_run_left(const struct engine *e)
 		if (j->must_run && j->state != JOB_RUNNING)
 			return true;
 	for (const struct rb *rb = e->rbs; rb; rb = rb->next)
-		if (rb->must_run)
+		if (rb->must_run || rb->finish_run)
 			return true;
 	return false;
 }
@@ -1104,8 +1106,13 @@ static void idle_check_cb(void *arg)
 	struct engine *e = arg;
 	if (e->n_running || e->n_polling)
 		return;
-	if (e->phase == PHASE_STOP || (e->phase == PHASE_DRAIN && !must_run_left(e)) ||
-	    (e->p.mode != ENGINE_DAEMON && !has_work_before(e, e->deadline_ms)))
+	if (e->phase == PHASE_STOP) {
+		evloop_stop(e->loop);
+		return;
+	}
+	if (must_run_left(e))
+		return;
+	if (e->phase == PHASE_DRAIN || (e->p.mode != ENGINE_DAEMON && !has_work_before(e, e->deadline_ms)))
 		evloop_stop(e->loop);
 }
 

@@ -47,6 +47,8 @@ struct engine_params {
 	int64_t wait_ms;        /* ONCE and DUE: how long to wait for retries and slots that come due */
 	int64_t grace_ms;       /* ONCE and DUE: after the wait, how long running attempts may finish */
 	bool readback;          /* read accepted probes back over IMAP (seeds with an imap group) */
+	bool wait_readback;     /* ENGINE_ONCE: the run ends only when its readbacks have (bounded by
+				 * readback.timeout), whatever wait_ms says about retries */
 	/* Called for every decided attempt (final, or with a retry or the readback pending), from
 	 * the loop; r borrowed. */
 	void (*on_result)(void *arg, const struct probe_result *r);

@@ -142,6 +142,8 @@ values = {
     "LAB_CA_FILE": L["ca_file"],
     "LAB_SUBMISSION_SECRET_FILE": L["users"]["canary@lab.test"]["secret_file"],
     "LAB_SINKS_RCPT432": L["sinks"]["rcpt432"],
+    "LAB_IMAPS_PORT": L["imap"]["imaps_port"],
+    "LAB_SEED_A_SECRET_FILE": L["users"]["seed1@seed-a.test"]["secret_file"],
     "LAB_SINKS_DROP_EOD": L["sinks"]["drop_eod"],
 }
 text = open(template).read()
@@ -156,7 +158,9 @@ echo "from $TEMPLATE; state_dir = $DEMO_DIR/state"
 
 section "What each seed is set up to show"
 cat <<'EOF'
-seed-a      Postfix accepts the probe: 250 2.0.0 at end-of-data (STARTTLS on the way)
+seed-a      Postfix accepts the probe: 250 2.0.0 at end-of-data (STARTTLS on the way), then it
+            is read back over IMAPS: found in INBOX, delivery time, hops; deleted
+junk        accepted, but Sieve files it into Junk: found there, a placement finding
 greylist-real  postgrey greylists a new sender/recipient pair: 450 4.2.0 "try again in 3 seconds"
 greylisted  greylisting-style deferral at RCPT that never passes: 450 4.2.0
 defer432    "451 4.3.2 System not accepting network messages" at RCPT (Postfix policy)
@@ -173,7 +177,7 @@ set +e
 rc=$?
 set -e
 case $rc in
-1) echo "(exit status 1, as expected: some probes are deferred, rejected or unknown on purpose)" ;;
+1) echo "(exit status 1, as expected: some probes are deferred, rejected, unknown or misplaced on purpose)" ;;
 0) echo "(exit status 0: every probe accepted; the demo expected some not to be)" ;;
 *) echo "demo.sh: mailcanary probe exited $rc" >&2; exit 1 ;;
 esac
@@ -183,17 +187,25 @@ python3 - "$DEMO_DIR/state/results.jsonl" <<'EOF'
 import json, sys
 want = {
     "seed-a": ("accepted", "eod", 250), "greylisted": ("deferred", "rcpt", 450),
-    "greylist-real": ("deferred", "rcpt", 450),
+    "greylist-real": ("deferred", "rcpt", 450), "junk": ("accepted", "eod", 250),
     "defer432": ("deferred", "rcpt", 451), "sink-432": ("deferred", "rcpt", 451),
     "fallback": ("accepted", "eod", 250), "smarthost": ("accepted", "eod", 250),
     "policy": ("rejected", "rcpt", 554), "drop-eod": ("unknown", "eod", None),
 }
-got = {}
+got, rb = {}, {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     s = r["smtp"]
     got[r["seed"]] = (s["outcome"], s["stage"], s["code"])
+    rb[r["seed"]] = r["readback"]
 bad = ["%s: got %s, the lab is set up for %s" % (k, got.get(k), w) for k, w in want.items() if got.get(k) != w]
+for seed, folder, placement in (("seed-a", "INBOX", "ok"), ("junk", "Junk", "unexpected")):
+    r = rb.get(seed, {})
+    if r.get("status") != "found" or r.get("folder") != folder or r.get("placement") != placement:
+        bad.append("%s: readback %s, the lab is set up for found in %s" % (seed, json.dumps(r)[:200], folder))
+    else:
+        print("%s: read back from %s (placement %s), delivered %s s after acceptance, %d Received hops, "
+              "then %s" % (seed, folder, placement, r.get("delivery_s"), len(r.get("hops", [])), r.get("cleanup")))
 if bad:
     print("NOTE: not what the lab is set up to do:\n  " + "\n  ".join(bad))
 else:

@@ -254,7 +254,7 @@ gaddr = "grey-%s@%s" % ("".join(random.choice(string.ascii_lowercase) for _ in r
 gimap = {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": gbox,
          "password_file": L["users"][gbox]["secret_file"], "ca_file": CA}
 conf = config("grey", [seed("g", address=gaddr, imap=gimap)])
-rc, lines, err = probe(conf, "g")
+rc, lines, err = probe(conf, "--wait", "30s", "g")
 f = final_of(lines, "g")
 rep.check("greylisted: deferred first (450 4.2.0), retried, accepted and then found",
           rc == 0 and f and [a["outcome"] for a in f["smtp"]["attempts"]] == ["deferred", "accepted"] and
