@@ -26,6 +26,7 @@ struct conf_imap {
 	char *ca_file;          /* NULL if not set */
 	char *cleanup;          /* "delete" (default), "keep" or "move:FOLDER" */
 	char *authserv_id;      /* NULL: the topmost Authentication-Results counts */
+	char *source_ip;        /* NULL: the kernel's choice */
 	struct conf_pos pos;
 };
 

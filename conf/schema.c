@@ -246,6 +246,9 @@ const struct conf_key conf_schema[] = {
 	  .doc = "What happens to a probe once read back: \"delete\" (UID STORE \\Deleted, then UID "
 		 "EXPUNGE of that UID when the server has UIDPLUS; else it stays flagged), \"keep\" "
 		 "(for audits) or \"move:FOLDER\" (UID MOVE). Other messages are never touched." },
+	{ .path = "seeds.[].imap.source_ip", .type = CONF_K_STRING, .def_doc = "none (the kernel's choice)",
+	  .check = conf_check_ip, .off = SEED(imap.source_ip),
+	  .doc = "Local address the IMAP connection is made from." },
 	{ .path = "seeds.[].imap.authserv_id", .type = CONF_K_STRING, .def_doc = "none (the topmost "
 	  "Authentication-Results field)", .check = conf_check_nonempty, .off = SEED(imap.authserv_id),
 	  .doc = "The receiver's authserv-id: only Authentication-Results fields with it are trusted "

@@ -387,6 +387,11 @@ int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*c
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (acct->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, acct->ca_file);
+	if (acct->source_ip) {
+		char iface[80];
+		snprintf(iface, sizeof iface, "host!%s", acct->source_ip);
+		curl_easy_setopt(e, CURLOPT_INTERFACE, iface);
+	}
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, acct->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, acct->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);

@@ -28,6 +28,7 @@ struct imap_account {
 	const char *username;
 	const char *password;     /* never logged */
 	const char *ca_file;      /* NULL: the system's trust store */
+	const char *source_ip;    /* NULL: the kernel's choice */
 	const char *seed;         /* the seed name tokens are verified against */
 	const unsigned char *key; /* TOKEN_KEY_LEN bytes */
 	enum imap_cleanup cleanup;

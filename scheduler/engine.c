@@ -96,7 +96,7 @@ struct rb {
 /* One poll's request, owned by the worker while it runs. */
 struct rb_req {
 	struct imap_account acct;
-	char *url, *username, *password, *ca_file, *seed, *move_to;
+	char *url, *username, *password, *ca_file, *seed, *move_to, *source_ip;
 	unsigned char key[TOKEN_KEY_LEN];
 	struct imap_want want;
 	struct imap_poll poll;
@@ -520,6 +520,7 @@ static void rb_req_free(struct rb_req *q)
 	free(q->ca_file);
 	free(q->seed);
 	free(q->move_to);
+	free(q->source_ip);
 	free(q);
 }
 
@@ -785,6 +786,7 @@ static void rb_timer_cb(void *arg)
 	q->username = xstrdup(seed->imap.username);
 	q->password = password;
 	q->ca_file = xstrdup(seed->imap.ca_file);
+	q->source_ip = xstrdup(seed->imap.source_ip);
 	q->seed = xstrdup(seed->name);
 	q->move_to = seed->imap.cleanup && strncmp(seed->imap.cleanup, "move:", 5) == 0 ? xstrdup(seed->imap.cleanup + 5)
 											 : NULL;
@@ -796,6 +798,7 @@ static void rb_timer_cb(void *arg)
 		.username = q->username,
 		.password = q->password,
 		.ca_file = q->ca_file,
+		.source_ip = q->source_ip,
 		.seed = q->seed,
 		.key = q->key,
 		.cleanup = !seed->imap.cleanup || strcmp(seed->imap.cleanup, "delete") == 0 ? IMAP_CLEANUP_DELETE

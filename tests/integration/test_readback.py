@@ -178,6 +178,33 @@ f = final_of(lines, "st")
 rep.check("imap:// with STARTTLS and ca_file: found", rc == 0 and f and f["readback"]["status"] == "found",
           "rc %d %s" % (rc, json.dumps(f)[:500]))
 
+# ---- a wrong IMAP password: error at once, the probe result kept ----
+# From 127.0.0.2: Dovecot delays further logins from an address for a while after a failure,
+# which must not slow the other tests (they connect from 127.0.0.1).
+bad_pw = wd.secret("wrong.secret", "Wrong-" + PASSWORD[::-1])
+wrong = imap_group()
+wrong["password_file"] = bad_pw
+wrong["source_ip"] = "127.0.0.2"
+conf = config("wrongpw", [seed("wrong", imap=wrong)])
+t0 = time.time()
+rc, lines, err = probe(conf, "wrong")
+f = final_of(lines, "wrong")
+rep.check("wrong IMAP password: readback error naming the refused login, at once (1 poll)",
+          f and f["readback"]["status"] == "error" and "refused the user name or password" in
+          f["readback"].get("error", "") and f["readback"]["polls"] == 1, json.dumps(f)[:600])
+rep.check("wrong IMAP password: the probe's SMTP result kept (accepted), exit 1",
+          rc == 1 and f and f["smtp"]["outcome"] == "accepted", "rc %d" % rc)
+rep.check("wrong IMAP password: neither password in the output", PASSWORD not in json.dumps(lines) and
+          ("Wrong-" + PASSWORD[::-1]) not in json.dumps(lines) + err)
+if f:  # the probe itself stays in the mailbox: remove it
+    mm = imap_conn()
+    mm.select("INBOX")
+    typ, data = mm.uid("SEARCH", None, "HEADER", "X-Mailcanary-Token", "v1.%s." % f["probe_id"])
+    for uid in data[0].split():
+        mm.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+        mm.uid("EXPUNGE", uid)
+    mm.logout()
+
 # ---- missing: accepted by an MTA that never delivers ----
 sink = {"name": "d", "mode": "mx", "port": L["sinks"]["ok"], "helo": "probe.lab.test",
         "mail_from": "canary@lab.test", "tls": "none"}
