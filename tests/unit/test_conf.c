@@ -80,23 +80,6 @@ static void write_file(const char *dir, const char *name, const char *text, mode
 	free(path);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *out;
-	int c;
-
-	if (!fp)
-		fail_msg("%s: %s", path, strerror(errno));
-	out = open_memstream(&buf, &n);
-	while ((c = fgetc(fp)) != EOF)
-		fputc(c, out);
-	fclose(out);
-	fclose(fp);
-	return buf;
-}
 
 static char *capture(void (*fn)(FILE *))
 {
@@ -1086,7 +1069,7 @@ static void test_example_reference_current(void **state)
 {
 	(void)state;
 	char *doc = capture(conf_schema_doc);
-	char *ex = slurp(MON_SOURCE_DIR "/conf/mailcanary.conf.example");
+	char *ex = slurp(MON_SOURCE_DIR "/conf/mailcanary.conf.example", NULL);
 	long at = find_ref(ex, doc);
 
 	if (at < 0)
@@ -1104,7 +1087,7 @@ static void test_example_loads(void **state)
 {
 	(void)state;
 	char *dir = tmpdir_new(), *got;
-	char *ex = slurp(MON_SOURCE_DIR "/conf/mailcanary.conf.example");
+	char *ex = slurp(MON_SOURCE_DIR "/conf/mailcanary.conf.example", NULL);
 	char *prefix = fmt("%s/", dir);
 	char *t1 = subst(ex, "/etc/mailcanary/", prefix);
 	char *ca = fmt("%s/ca.pem", dir);
@@ -1143,7 +1126,7 @@ static void test_example_loads(void **state)
 static void test_man_page_current(void **state)
 {
 	(void)state;
-	char *man = slurp(MON_SOURCE_DIR "/docs/mailcanary.conf.5");
+	char *man = slurp(MON_SOURCE_DIR "/docs/mailcanary.conf.5", NULL);
 	char *keys = capture(conf_schema_man);
 	const char *b = strstr(man, "\n.\\\" BEGIN GENERATED KEYS");
 	const char *e = strstr(man, "\n.\\\" END GENERATED KEYS");

@@ -1410,29 +1410,6 @@ static void test_hostile(void **state)
 
 /* ---- the shared corpus ---- */
 
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return NULL;
-	char *s = NULL;
-	size_t cap = 0, len = 0;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			cap = 2 * cap + 8192;
-			s = realloc(s, cap);
-			assert_non_null(s);
-		}
-		size_t got = fread(s + len, 1, 4096, fp);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	fclose(fp);
-	s[len] = '\0';
-	*n = len;
-	return s;
-}
 
 /* Splits line (modified in place) at tabs into at most max fields. Returns the count. */
 static size_t split_tabs(char *line, char **f, size_t max)
@@ -1494,7 +1471,7 @@ static void test_corpus(void **state)
 		dir = MON_SOURCE_DIR "/tests/data/dsn";
 	char *tsv_path = fmt("%s/expected.tsv", dir);
 	size_t tsv_len;
-	char *tsv = slurp(tsv_path, &tsv_len);
+	char *tsv = slurp_opt(tsv_path, &tsv_len);
 	if (!tsv) {
 		print_message("corpus not found (%s): set MAILCANARY_DSN_CORPUS; skipped\n", tsv_path);
 		free(tsv_path);

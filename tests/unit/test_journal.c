@@ -233,26 +233,6 @@ static void write_bytes(const char *path, const char *data, size_t len)
 	assert_int_equal(fclose(fp), 0);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *out;
-	int c;
-
-	if (!fp)
-		fail_msg("%s: %s", path, strerror(errno));
-	out = open_memstream(&buf, &n);
-	assert_non_null(out);
-	while ((c = fgetc(fp)) != EOF)
-		fputc(c, out);
-	fclose(out);
-	fclose(fp);
-	if (len)
-		*len = n;
-	return buf;
-}
 
 static bool exists(const char *path)
 {

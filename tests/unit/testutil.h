@@ -4,6 +4,7 @@
 #define MON_TESTS_UNIT_TESTUTIL_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,37 @@ static inline char *fmt(const char *f, ...)
 	va_end(ap);
 	fclose(fp);
 	return s;
+}
+
+/* Returns the owned contents of path (NUL-terminated; *len its length when len is not NULL),
+ * or NULL when it cannot be opened. */
+static inline char *slurp_opt(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+	int c;
+
+	if (!fp)
+		return NULL;
+	FILE *out = open_memstream(&buf, &n);
+	assert_non_null(out);
+	while ((c = fgetc(fp)) != EOF)
+		fputc(c, out);
+	fclose(out);
+	fclose(fp);
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* slurp_opt() of a file that must exist: a failed test otherwise. */
+static inline char *slurp(const char *path, size_t *len)
+{
+	char *buf = slurp_opt(path, len);
+	if (!buf)
+		fail_msg("%s: %s", path, strerror(errno));
+	return buf;
 }
 
 /* Removes path and, for a directory, everything under it. */
