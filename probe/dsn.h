@@ -83,4 +83,14 @@ int dsn_parse(const char *msg, size_t len, struct dsn_report *out);
  * text[0..len). Returns a static stage name (see dsn_recipient.stage), or "" when none is named. */
 const char *dsn_stage_from_text(const char *text, size_t len);
 
+/* Every field of a report as X-macros, S(field) for strings and I(field) for integers, so that
+ * code comparing or printing reports (tests, the fuzz target) lists them once. */
+#define DSN_REPORT_FIELDS(S, I)                                                                    \
+	I(is_rfc3464) S(reporting_mta) S(arrival_date) S(original_envelope_id) S(token) S(message_id) \
+	I(headers_origin) I(n_recipients) I(n_recipients_seen)
+#define DSN_RECIPIENT_FIELDS(S, I)                                                                 \
+	S(final_recipient) S(original_recipient) S(action) S(status) S(enhanced) I(reply_code)      \
+	S(remote_mta) S(diagnostic_type) S(diagnostic) S(stage) S(last_attempt_date)               \
+	S(will_retry_until)
+
 #endif

@@ -105,31 +105,16 @@ static void check_report(const struct dsn_report *r, int rc)
 
 static void same(const char *what, const struct dsn_report *a, const struct dsn_report *b)
 {
-#define SAME_S(f) FUZZ_CHECK(strcmp(a->f, b->f) == 0, "%s: " #f " \"%s\" vs \"%s\"", what, a->f, b->f)
-#define SAME_I(f) FUZZ_CHECK(a->f == b->f, "%s: " #f " %ld vs %ld", what, (long)a->f, (long)b->f)
-	SAME_I(is_rfc3464);
-	SAME_S(reporting_mta);
-	SAME_S(arrival_date);
-	SAME_S(original_envelope_id);
-	SAME_S(token);
-	SAME_S(message_id);
-	SAME_I(headers_origin);
-	SAME_I(n_recipients);
-	SAME_I(n_recipients_seen);
+#define SAME_S(f) FUZZ_CHECK(strcmp(a->f, b->f) == 0, "%s: " #f " \"%s\" vs \"%s\"", what, a->f, b->f);
+#define SAME_I(f) FUZZ_CHECK(a->f == b->f, "%s: " #f " %ld vs %ld", what, (long)a->f, (long)b->f);
+	DSN_REPORT_FIELDS(SAME_S, SAME_I)
 	for (size_t i = 0; i < a->n_recipients; i++) {
-		SAME_S(recipients[i].final_recipient);
-		SAME_S(recipients[i].original_recipient);
-		SAME_S(recipients[i].action);
-		SAME_S(recipients[i].status);
-		SAME_S(recipients[i].enhanced);
-		SAME_I(recipients[i].reply_code);
-		SAME_S(recipients[i].remote_mta);
-		SAME_S(recipients[i].diagnostic_type);
-		SAME_S(recipients[i].diagnostic);
-		SAME_S(recipients[i].stage);
-		SAME_S(recipients[i].last_attempt_date);
-		SAME_S(recipients[i].will_retry_until);
+#define SAME_RS(f) SAME_S(recipients[i].f)
+#define SAME_RI(f) SAME_I(recipients[i].f)
+		DSN_RECIPIENT_FIELDS(SAME_RS, SAME_RI)
 	}
+#undef SAME_RS
+#undef SAME_RI
 #undef SAME_S
 #undef SAME_I
 }

@@ -768,31 +768,16 @@ static void want_int(const char *what, long got, long want)
 static void same_report(const char *what, const struct dsn_report *a, const struct dsn_report *b)
 {
 	char *w;
-#define SAME_S(f) (w = fmt("%s: " #f, what), want_str(w, b->f, a->f), free(w))
-#define SAME_I(f) (w = fmt("%s: " #f, what), want_int(w, (long)b->f, (long)a->f), free(w))
-	SAME_I(is_rfc3464);
-	SAME_S(reporting_mta);
-	SAME_S(arrival_date);
-	SAME_S(original_envelope_id);
-	SAME_S(token);
-	SAME_S(message_id);
-	SAME_I(headers_origin);
-	SAME_I(n_recipients);
-	SAME_I(n_recipients_seen);
+#define SAME_S(f) (w = fmt("%s: " #f, what), want_str(w, b->f, a->f), free(w));
+#define SAME_I(f) (w = fmt("%s: " #f, what), want_int(w, (long)b->f, (long)a->f), free(w));
+	DSN_REPORT_FIELDS(SAME_S, SAME_I)
 	for (size_t i = 0; i < a->n_recipients && i < b->n_recipients; i++) {
-		SAME_S(recipients[i].final_recipient);
-		SAME_S(recipients[i].original_recipient);
-		SAME_S(recipients[i].action);
-		SAME_S(recipients[i].status);
-		SAME_S(recipients[i].enhanced);
-		SAME_I(recipients[i].reply_code);
-		SAME_S(recipients[i].remote_mta);
-		SAME_S(recipients[i].diagnostic_type);
-		SAME_S(recipients[i].diagnostic);
-		SAME_S(recipients[i].stage);
-		SAME_S(recipients[i].last_attempt_date);
-		SAME_S(recipients[i].will_retry_until);
+#define SAME_RS(f) SAME_S(recipients[i].f)
+#define SAME_RI(f) SAME_I(recipients[i].f)
+		DSN_RECIPIENT_FIELDS(SAME_RS, SAME_RI)
 	}
+#undef SAME_RS
+#undef SAME_RI
 #undef SAME_S
 #undef SAME_I
 }
