@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "headers.h"
 #include "message.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -228,33 +229,14 @@ static size_t search_uids(const struct strbuf *sb, uint32_t *uids, size_t max)
 	return n;
 }
 
-/* The unfolded value of the first field called name in a header block, into out. */
+/* The unfolded value of the first field called name in a header block, into out; false when
+ * there is none or it does not fit (then it is no token of ours either). */
 static bool header_field(const char *block, const char *name, char *out, size_t outsz)
 {
-	size_t nlen = strlen(name);
-	for (const char *line = block; line && *line;) {
-		const char *eol = strchr(line, '\n');
-		if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-			size_t o = 0;
-			const char *p = line + nlen + 1;
-			for (;;) {
-				const char *end = eol ? eol : p + strlen(p);
-				for (; p < end; p++)
-					if (*p != '\r' && o + 1 < outsz)
-						out[o++] = *p;
-				if (!eol || (eol[1] != ' ' && eol[1] != '\t'))
-					break;
-				p = eol + 1; /* a folded continuation */
-				eol = strchr(p, '\n');
-			}
-			out[o] = '\0';
-			return true;
-		}
-		if (line[0] == '\r' || line[0] == '\n')
-			break; /* the end of the header */
-		line = eol ? eol + 1 : NULL;
-	}
-	return false;
+	struct hdr_iter it;
+	struct hdr_field f;
+	hdr_iter_init(&it, block, strlen(block));
+	return hdr_next_named(&it, name, &f) && hdr_unfold(f.value, f.value_len, out, outsz) < outsz;
 }
 
 /* INTERNALDATE "28-Nov-2026 10:36:48 +0000" -> Unix seconds, or -1. */
