@@ -387,6 +387,17 @@ static void write_detail(struct engine *e, const char *line)
 	}
 }
 
+/* A probe's final line: journaled first (a crash before the detail log is repaired on replay),
+ * then the detail log, then marked done. */
+static void write_final(struct engine *e, const char *probe_id, const char *seed, const char *line)
+{
+	if (e->journal)
+		journal_append(e->journal, "final", "id", probe_id, "seed", seed, "json", line, NULL);
+	write_detail(e, line);
+	if (e->journal)
+		journal_append_lazy(e->journal, "done", "id", probe_id, NULL);
+}
+
 /* When to retry after attempt n (1-based) was deferred or failed, or -1 to give up. */
 static int64_t retry_at(const struct engine *e, const struct job *job, const struct probe_result *r, int64_t now)
 {
@@ -450,11 +461,7 @@ static void job_decided(struct job *job, struct probe_result *r)
 		write_detail(e, line.s);
 		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, now + 1000);
 	} else if (r->final) {
-		if (e->journal)
-			journal_append(e->journal, "final", "id", job->probe_id, "seed", job->seed_name, "json", line.s, NULL);
-		write_detail(e, line.s);
-		if (e->journal)
-			journal_append_lazy(e->journal, "done", "id", job->probe_id, NULL);
+		write_final(e, job->probe_id, job->seed_name, line.s);
 	} else {
 		if (job->att.len)
 			sb_appendc(&job->att, ',');
@@ -648,11 +655,7 @@ static void rb_finish(struct rb *rb, const char *status)
 	free(t1);
 	free(repl);
 	sb_fini(&obj);
-	if (e->journal)
-		journal_append(e->journal, "final", "id", rb->probe_id, "seed", rb->seed_name, "json", line, NULL);
-	write_detail(e, line);
-	if (e->journal)
-		journal_append_lazy(e->journal, "done", "id", rb->probe_id, NULL);
+	write_final(e, rb->probe_id, rb->seed_name, line);
 	log_info("event=readback probe=%s seed=%s status=%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name, status,
 		 found ? rb->want.folder : "-", rb->polls, rb->last_error[0] && !found ? " error=" : "",
 		 rb->last_error[0] && !found ? rb->last_error : "");
