@@ -16,6 +16,7 @@
 
 #include "conf_internal.h"
 #include "duration.h"
+#include "fsutil.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -850,28 +851,6 @@ static void syntax_error(struct loader *ld)
 	free(file);
 }
 
-static char *slurp(const char *file, size_t *len)
-{
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	struct strbuf sb;
-	char buf[8192];
-	ssize_t n;
-	sb_init(&sb);
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		sb_appendn(&sb, buf, (size_t)n);
-	close(fd);
-	if (n < 0) {
-		sb_fini(&sb);
-		return NULL;
-	}
-	*len = sb.len;
-	char *t = sb_steal(&sb);
-	sb_fini(&sb);
-	return t;
-}
-
 /* Copies file (display name orig) into the shadow directory with its @include lines pointing
  * at the copies of the files they name, resolved against orig's directory. Reports what
  * libconfig 1.5 cannot (it calls exit(2) when an @include names a directory or "") and a NUL
@@ -884,7 +863,7 @@ static long shadow_file(struct loader *ld, const char *orig, int depth)
 		if (strcmp(sh->orig[i], orig) == 0)
 			return (long)i; /* included twice, or a cycle: libconfig stops at its own depth limit */
 	size_t len = 0;
-	char *text = slurp(orig, &len);
+	char *text = read_all(orig, &len);
 	if (!text) {
 		add_error(ld->errs, orig, 0, "", xasprintf("cannot open: %s", strerror(errno)));
 		return -1;

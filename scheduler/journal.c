@@ -553,39 +553,15 @@ static void state_text(const struct journal_state *st, struct strbuf *out)
 	}
 }
 
+/* The journal's text: none yet is an empty journal. */
 static int read_file(const char *path, char **text, size_t *len, char **err)
 {
-	*text = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		*err = xasprintf("cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	struct strbuf sb;
-	sb_init(&sb);
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = xasprintf("cannot read %s: %s", path, strerror(errno));
-			close(fd);
-			sb_fini(&sb);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		sb_appendn(&sb, buf, (size_t)n);
-	}
-	close(fd);
-	*len = sb.len;
-	*text = sb_steal(&sb);
-	sb_fini(&sb);
-	return 0;
+	*text = read_all(path, len);
+	if (*text || errno == ENOENT)
+		return 0;
+	*err = xasprintf("cannot read %s: %s", path, strerror(errno));
+	return -1;
 }
 
 /* Writes st as the new journal (temporary file, fsync, rename, fsync of the directory) and opens
