@@ -38,6 +38,8 @@ static inline char *slurp_opt(const char *path, size_t *len)
 	size_t n = 0;
 	int c;
 
+	if (len)
+		*len = 0;
 	if (!fp)
 		return NULL;
 	FILE *out = open_memstream(&buf, &n);
