@@ -165,6 +165,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		.mode = ENGINE_DAEMON,
 		.journal = journal,
 		.jstate = &st,
+		.readback = true,
 	};
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);

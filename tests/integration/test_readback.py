@@ -292,6 +292,37 @@ rep.check("greylisted: one line per decision (deferred, pending, final)", [
     [("deferred", "skipped"), ("accepted", "pending"), ("accepted", "found")],
     json.dumps([(x["smtp"]["outcome"], x["readback"]["status"]) for x in lines]))
 
+# ---- the daemon reads back too ----
+import signal
+import subprocess
+conf = config("daemon", [seed("d1")])
+log = open(os.path.join(wd.path, "daemon.log"), "wb")
+p = subprocess.Popen([mclab.BIN, "-c", conf, "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+detail = os.path.join(wd.path, "state-daemon", "results.jsonl")
+
+
+def daemon_finals():
+    if not os.path.exists(detail):
+        return []
+    with open(detail) as fh:
+        return [json.loads(x) for x in fh if x.strip() and json.loads(x).get("final")]
+
+
+end = time.time() + 20
+while time.time() < end and not daemon_finals():
+    time.sleep(0.2)
+p.send_signal(signal.SIGTERM)
+rc = p.wait(timeout=40)
+log.close()
+fs = daemon_finals()
+with open(os.path.join(wd.path, "daemon.log"), errors="replace") as fh:
+    dlog = fh.read()
+rep.check("daemon: the first probe read back (found in INBOX, final line in the detail log)",
+          fs and fs[0]["readback"]["status"] == "found" and fs[0]["readback"]["folder"] == "INBOX",
+          json.dumps(fs)[:500] + dlog[-800:])
+rep.check("daemon: an event=readback log line, exit 0 on SIGTERM", "event=readback" in dlog and rc == 0,
+          "rc %r %s" % (rc, dlog[-500:]))
+
 # ---- no secret anywhere ----
 texts = []
 for root, dirs, files in os.walk(wd.path):
