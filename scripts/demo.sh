@@ -246,9 +246,9 @@ drc=0
 wait "$daemon_pid" || drc=$?
 daemon_pid=
 sed -n 's/^mailcanary: [a-z]*: //p' "$DEMO_DIR/daemon.log" |
-	grep -E 'event=(start|stopping|exit)|event=(first|attempt|retry).*seed=(greylist-real|seed-a|defer432) ' |
-	sed -E 's/ probe=[0-9a-f]{32}//' || true
-echo "(log lines for three of the seeds; all of them: $DEMO_DIR/daemon.log)"
+	grep -E 'event=(start|stopping|exit)|event=(first|attempt|retry|readback).*seed=(greylist-real|seed-a|defer432) ' |
+	sed -E 's/ probe=[0-9a-f]{24}([0-9a-f]{8})/ probe=…\1/' || true
+echo "(log lines for three of the seeds, probe ids shortened to their last 8 digits; all of them: $DEMO_DIR/daemon.log)"
 if [ "$drc" -ne 0 ]; then
 	echo "demo.sh: mailcanary run exited $drc on SIGTERM" >&2
 	exit 1
