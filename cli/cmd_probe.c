@@ -95,6 +95,9 @@ static void on_readback(void *arg, const struct readback_done *d)
 		if (*d->error)
 			printf(": %s", d->error);
 		printf("\n");
+		if (*d->bounce)
+			printf("%-20s %-9s %s%s\n", "", "bounce", d->bounce,
+			       d->n_bounces > 1 ? " (and earlier ones, see --json)" : "");
 	}
 	fflush(stdout);
 	if (!d->ok)

@@ -643,6 +643,22 @@ static void check_auth(struct loader *ld, const config_setting_t *g, const char 
 	}
 }
 
+/* An IMAP account group (a seed's imap, a sender's bounce_imap): a password source is needed. */
+static void check_imap_group(struct loader *ld, const config_setting_t *parent, const char *key, const char *name)
+{
+	const config_setting_t *imap = member(parent, name);
+	if (!imap || !config_setting_is_group(imap))
+		return;
+	char *k = key_join(key, name);
+	check_auth(ld, imap, k, true);
+	if (!member(imap, "username") && !member(imap, "password_file") && !member(imap, "password_env")) {
+		char *pk = key_join(k, "password_file");
+		err_at(ld, imap, pk, "missing: set password_file or password_env");
+		free(pk);
+	}
+	free(k);
+}
+
 static void check_sender(struct loader *ld, const config_setting_t *e, unsigned i,
 			 struct conf_sender *snd)
 {
@@ -689,6 +705,9 @@ static void check_sender(struct loader *ld, const config_setting_t *e, unsigned 
 						 "use tls = \"required\"");
 		free(k);
 	}
+	if (!snd->bounce_imap.set)
+		snd->bounce_imap.pos = snd->pos;
+	check_imap_group(ld, e, key, "bounce_imap");
 	free(key);
 }
 
@@ -750,18 +769,7 @@ static void check_seed(struct loader *ld, const config_setting_t *e, unsigned i,
 			free(q);
 		}
 	}
-	const config_setting_t *imap = member(e, "imap");
-	if (imap && config_setting_is_group(imap)) {
-		char *k = key_join(key, "imap");
-		check_auth(ld, imap, k, true);
-		if (!member(imap, "username") && !member(imap, "password_file") &&
-		    !member(imap, "password_env")) {
-			char *pk = key_join(k, "password_file");
-			err_at(ld, imap, pk, "missing: set password_file or password_env");
-			free(pk);
-		}
-		free(k);
-	}
+	check_imap_group(ld, e, key, "imap");
 	free(key);
 }
 

@@ -46,6 +46,7 @@ struct conf_sender {
 	char *source_ip;        /* NULL: kernel's choice */
 	char **headers;         /* extra "Name: value" header lines */
 	size_t n_headers;
+	struct conf_imap bounce_imap; /* the envelope sender's mailbox: bounces (DSNs) of probes */
 	struct conf_pos pos;
 };
 

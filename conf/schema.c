@@ -200,6 +200,37 @@ const struct conf_key conf_schema[] = {
 	  .doc = "Extra \"Name: value\" header lines for this sender's probes (not Date, From, To, "
 		 "Subject, Message-ID, MIME-Version or X-Mailcanary-Token)." },
 
+	{ .path = "senders.[].bounce_imap", .type = CONF_K_GROUP, .flags = CONF_F_HASPOS | CONF_F_HASSET,
+	  .pos_off = SND(bounce_imap.pos), .set_off = SND(bounce_imap.set),
+	  .def_doc = "none (bounces are not watched)",
+	  .doc = "The IMAP account of mail_from, where the bounces of this sender's probes arrive. "
+		 "Each accepted probe is also looked for there until readback.timeout: a delivery "
+		 "status notification (RFC 3464) that returns the probe's verified token is recorded "
+		 "(action, status, remote MTA, diagnostic, the remote stage) and deleted; \"failed\" "
+		 "ends the readback with status \"bounced\". Mostly for relay mode, where the "
+		 "target's refusal is only seen by the smarthost. Other messages are never touched." },
+	{ .path = "senders.[].bounce_imap.url", .type = CONF_K_STRING, .flags = CONF_F_REQUIRED,
+	  .check = conf_check_imap_url, .off = SND(bounce_imap.url),
+	  .doc = "As seeds.[].imap.url." },
+	{ .path = "senders.[].bounce_imap.username", .type = CONF_K_STRING, .flags = CONF_F_REQUIRED,
+	  .check = conf_check_nonempty, .off = SND(bounce_imap.username),
+	  .doc = "IMAP login; needs exactly one of password_file and password_env." },
+	{ .path = "senders.[].bounce_imap.password_file", .type = CONF_K_STRING, .flags = CONF_F_PATH,
+	  .def_doc = "none", .check = conf_check_secret_file, .off = SND(bounce_imap.password_file),
+	  .doc = "File holding the IMAP password; a regular file of mode 0600 or 0400." },
+	{ .path = "senders.[].bounce_imap.password_env", .type = CONF_K_STRING, .def_doc = "none",
+	  .check = conf_check_envname, .off = SND(bounce_imap.password_env),
+	  .doc = "Name of the environment variable holding the IMAP password." },
+	{ .path = "senders.[].bounce_imap.ca_file", .type = CONF_K_STRING, .flags = CONF_F_PATH,
+	  .def_doc = "none (the system trust store)", .check = conf_check_readable_file,
+	  .off = SND(bounce_imap.ca_file), .doc = "PEM file of the CA certificates to trust." },
+	{ .path = "senders.[].bounce_imap.cleanup", .type = CONF_K_STRING, .def = "\"delete\"",
+	  .check = conf_check_cleanup, .off = SND(bounce_imap.cleanup),
+	  .doc = "What happens to a matched bounce: as seeds.[].imap.cleanup." },
+	{ .path = "senders.[].bounce_imap.source_ip", .type = CONF_K_STRING,
+	  .def_doc = "none (the kernel's choice)", .check = conf_check_ip, .off = SND(bounce_imap.source_ip),
+	  .doc = "Local address the IMAP connection is made from." },
+
 	{ .path = "seeds", .type = CONF_K_GROUPLIST, .flags = CONF_F_HASPOS,
 	  .off = TOP(seeds), .off_n = TOP(n_seeds), .elem_size = sizeof(struct conf_seed),
 	  .pos_off = SEED(pos), .doc = "Seed mailboxes probed: one group per seed." },

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "dsn.h"
 #include "headers.h"
 #include "message.h"
 #include "strbuf.h"
@@ -258,38 +259,94 @@ static int64_t internaldate(const struct strbuf *sb)
 
 /* ---- the poll ---- */
 
-static void cleanup(struct session *s, const char *folder, struct imap_want *w)
+/* Cleans up our verified message uid in folder as the account asks; the folder must be
+ * SELECTed (read-write) unless the account keeps it. Returns whether it was done; note says. */
+static bool cleanup(struct session *s, const char *folder, uint32_t uid, char *note, size_t notesz)
 {
 	char cmd[128];
 	const struct imap_account *a = s->acct;
 	if (a->cleanup == IMAP_CLEANUP_KEEP) {
-		w->cleaned = true;
-		snprintf(w->cleanup_note, sizeof w->cleanup_note, "kept (cleanup = \"keep\")");
-		return;
+		snprintf(note, notesz, "kept (cleanup = \"keep\")");
+		return true;
 	}
 	if (a->cleanup == IMAP_CLEANUP_MOVE) {
-		char *q = xasprintf("UID MOVE %u \"%s\"", w->uid, a->move_to ? a->move_to : "Trash");
+		char *q = xasprintf("UID MOVE %u \"%s\"", uid, a->move_to ? a->move_to : "Trash");
 		CURLcode rc = run(s, folder, NULL, q);
 		free(q);
-		w->cleaned = rc == CURLE_OK;
-		snprintf(w->cleanup_note, sizeof w->cleanup_note, "%s", rc == CURLE_OK ? "moved" : "UID MOVE failed");
-		return;
+		snprintf(note, notesz, "%s", rc == CURLE_OK ? "moved" : "UID MOVE failed");
+		return rc == CURLE_OK;
 	}
-	snprintf(cmd, sizeof cmd, "UID STORE %u +FLAGS.SILENT (\\Deleted)", w->uid);
+	snprintf(cmd, sizeof cmd, "UID STORE %u +FLAGS.SILENT (\\Deleted)", uid);
 	if (run(s, folder, NULL, cmd) != CURLE_OK) {
-		snprintf(w->cleanup_note, sizeof w->cleanup_note, "UID STORE \\Deleted failed");
-		return;
+		snprintf(note, notesz, "UID STORE \\Deleted failed");
+		return false;
 	}
 	if (!s->p->uidplus) {
-		snprintf(w->cleanup_note, sizeof w->cleanup_note,
+		snprintf(note, notesz,
 			 "flagged \\Deleted, not expunged: the server has no UIDPLUS (a plain EXPUNGE would remove "
 			 "others' deleted mail)");
-		w->cleaned = true;
-		return;
+		return true;
 	}
-	snprintf(cmd, sizeof cmd, "UID EXPUNGE %u", w->uid);
-	w->cleaned = run(s, folder, NULL, cmd) == CURLE_OK;
-	snprintf(w->cleanup_note, sizeof w->cleanup_note, "%s", w->cleaned ? "deleted" : "UID EXPUNGE failed");
+	snprintf(cmd, sizeof cmd, "UID EXPUNGE %u", uid);
+	bool ok = run(s, folder, NULL, cmd) == CURLE_OK;
+	snprintf(note, notesz, "%s", ok ? "deleted" : "UID EXPUNGE failed");
+	return ok;
+}
+
+/* EXAMINE (read-only: fetching sets no \Seen) or SELECT folder again; curl keeps it as the
+ * selected mailbox, so the next command on folder goes straight out. */
+static bool reselect(struct session *s, const char *folder, bool readonly)
+{
+	struct strbuf cmd;
+	sb_init(&cmd);
+	sb_append(&cmd, readonly ? "EXAMINE \"" : "SELECT \"");
+	for (const char *p = folder; *p; p++) {
+		if (*p == '\r' || *p == '\n') {
+			sb_fini(&cmd);
+			return false;
+		}
+		if (*p == '"' || *p == '\\')
+			sb_appendc(&cmd, '\\');
+		sb_appendc(&cmd, *p);
+	}
+	sb_appendc(&cmd, '"');
+	bool ok = run(s, NULL, NULL, cmd.s) == CURLE_OK;
+	sb_fini(&cmd);
+	return ok;
+}
+
+/* Bounce mode: is the fetched message (s->body) a bounce of w? Then it is recorded. */
+static struct imap_bounce *bounce_of(struct session *s, struct imap_want *w)
+{
+	struct dsn_report *rep = xcalloc(1, sizeof *rep);
+	char id[40];
+	int64_t sent;
+	struct imap_bounce *b = NULL;
+	if (dsn_parse(s->body.s ? s->body.s : "", s->body.len, rep) == 0 && rep->token[0] &&
+	    token_verify(s->acct->key, rep->token, s->acct->seed, id, sizeof id, &sent) == 0 &&
+	    strcmp(id, w->probe_id) == 0) {
+		w->bounces = xrealloc(w->bounces, (w->n_bounces + 1) * sizeof *w->bounces);
+		b = &w->bounces[w->n_bounces++];
+		memset(b, 0, sizeof *b);
+		b->internaldate = -1;
+		b->rfc3464 = rep->is_rfc3464;
+		snprintf(b->reporting_mta, sizeof b->reporting_mta, "%s", rep->reporting_mta);
+		/* The probe has one recipient: the first one the report describes. */
+		if (rep->n_recipients) {
+			const struct dsn_recipient *r = &rep->recipients[0];
+			snprintf(b->action, sizeof b->action, "%s", r->action);
+			snprintf(b->status, sizeof b->status, "%s", r->status);
+			snprintf(b->enhanced, sizeof b->enhanced, "%s", r->enhanced);
+			b->reply_code = r->reply_code;
+			snprintf(b->remote_mta, sizeof b->remote_mta, "%s", r->remote_mta);
+			snprintf(b->diagnostic, sizeof b->diagnostic, "%s", r->diagnostic);
+			snprintf(b->stage, sizeof b->stage, "%s", r->stage);
+		}
+		if (!b->action[0]) /* a plain-text bounce: a permanent status is a failure */
+			snprintf(b->action, sizeof b->action, "%s", b->status[0] == '4' ? "delayed" : "failed");
+	}
+	free(rep);
+	return b;
 }
 
 /* Looks for w in folder (index fi: 0 INBOX, 1 junk). */
@@ -297,7 +354,11 @@ static void search_folder(struct session *s, const char *folder, int fi, struct 
 {
 	char cmd[160];
 	uint32_t from = w->from_uid[fi] ? w->from_uid[fi] : 1;
-	snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* HEADER %s \"v1.%s.\"", from, PROBE_TOKEN_HEADER, w->probe_id);
+	if (s->acct->bounces)
+		snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* TEXT \"v1.%s.\"", from, w->probe_id);
+	else
+		snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* HEADER %s \"v1.%s.\"", from, PROBE_TOKEN_HEADER,
+			 w->probe_id);
 	if (run(s, folder, NULL, cmd) != CURLE_OK)
 		return;
 	uint32_t validity = resp_code(&s->head, "[UIDVALIDITY ");
@@ -318,14 +379,35 @@ static void search_folder(struct session *s, const char *folder, int fi, struct 
 	}
 	uint32_t uids[64];
 	size_t n = search_uids(&s->body, uids, sizeof uids / sizeof uids[0]);
+	bool readonly = false;
 	for (size_t i = 0; i < n && !w->found; i++) {
 		/* "n:*" also matches the highest UID when it is below n: skip what we searched before. */
 		if (uids[i] < from)
 			continue;
+		if (!readonly && !(readonly = reselect(s, folder, true)))
+			break; /* never fetch read-write: a foreign message would get \Seen */
 		char suffix[48];
-		snprintf(suffix, sizeof suffix, ";UID=%u;SECTION=HEADER", uids[i]);
+		snprintf(suffix, sizeof suffix, ";UID=%u%s", uids[i], s->acct->bounces ? "" : ";SECTION=HEADER");
 		if (run(s, folder, suffix, NULL) != CURLE_OK)
 			continue;
+		if (s->acct->bounces) {
+			struct imap_bounce *b = bounce_of(s, w);
+			if (!b)
+				continue; /* not a bounce, or not of this probe: not ours, not touched */
+			b->uid = uids[i];
+			snprintf(b->folder, sizeof b->folder, "%s", folder);
+			snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE)", b->uid);
+			b->internaldate = run(s, folder, NULL, cmd) == CURLE_OK ? internaldate(&s->body) : -1;
+			if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
+				if (!reselect(s, folder, false)) {
+					snprintf(b->cleanup_note, sizeof b->cleanup_note, "SELECT failed");
+					continue;
+				}
+				readonly = false;
+			}
+			b->cleaned = cleanup(s, folder, b->uid, b->cleanup_note, sizeof b->cleanup_note);
+			continue;
+		}
 		char value[TOKEN_MAX + 64], id[40];
 		int64_t sent;
 		if (!header_field(s->body.s ? s->body.s : "", PROBE_TOKEN_HEADER, value, sizeof value) ||
@@ -340,7 +422,11 @@ static void search_folder(struct session *s, const char *folder, int fi, struct 
 		w->header = xstrdup(s->body.s ? s->body.s : "");
 		snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE)", w->uid);
 		w->internaldate = run(s, folder, NULL, cmd) == CURLE_OK ? internaldate(&s->body) : -1;
-		cleanup(s, folder, w);
+		if (s->acct->cleanup != IMAP_CLEANUP_KEEP && !reselect(s, folder, false)) {
+			snprintf(w->cleanup_note, sizeof w->cleanup_note, "SELECT failed");
+			break;
+		}
+		w->cleaned = cleanup(s, folder, w->uid, w->cleanup_note, sizeof w->cleanup_note);
 	}
 	if (validity)
 		w->uidvalidity[fi] = validity;
@@ -412,4 +498,7 @@ void imap_want_fini(struct imap_want *w)
 {
 	free(w->header);
 	w->header = NULL;
+	free(w->bounces);
+	w->bounces = NULL;
+	w->n_bounces = 0;
 }

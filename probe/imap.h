@@ -9,7 +9,17 @@
  * not ours is never touched. Found probes are deleted (UID STORE +FLAGS.SILENT (\Deleted),
  * then UID EXPUNGE of that UID only, when the server has UIDPLUS; without it the message
  * stays flagged, because a plain EXPUNGE would remove others' deleted mail), moved
- * (cleanup "move:FOLDER", UID MOVE) or kept. */
+ * (cleanup "move:FOLDER", UID MOVE) or kept.
+ *
+ * Candidates are fetched with the folder EXAMINEd (read-only), so that fetching a message that
+ * turns out not to be ours does not even set its \Seen flag; the folder is SELECTed again only
+ * to clean up a verified probe.
+ *
+ * Bounce mode (imap_account.bounces, the envelope sender's mailbox): UID SEARCH ... TEXT
+ * "v1.ID." (not BODY: Dovecot's BODY skips the header of an attached message/rfc822) finds messages quoting the probe's token anywhere; each is fetched whole and parsed
+ * as a delivery status notification (probe/dsn.h); only a bounce whose returned token verifies
+ * for this probe is recorded (imap_want.bounces) and cleaned up. A bounce never counts as the
+ * probe itself (found stays false). */
 #ifndef MON_PROBE_IMAP_H
 #define MON_PROBE_IMAP_H
 
@@ -34,6 +44,26 @@ struct imap_account {
 	enum imap_cleanup cleanup;
 	const char *move_to;      /* IMAP_CLEANUP_MOVE: the target folder */
 	long timeout_ms;          /* per command */
+	bool bounces;             /* the sender's mailbox: look for bounces of the probes */
+};
+
+/* A bounce of the probe found in the sender's mailbox: what the notification says about the
+ * recipient (strings "" when absent). */
+struct imap_bounce {
+	char folder[IMAP_FOLDER_MAX];
+	uint32_t uid;
+	int64_t internaldate;        /* Unix seconds, -1 unknown: when the bounce arrived */
+	bool rfc3464;                /* from a delivery-status part (else read from the text) */
+	char action[16];             /* failed, delayed, ... */
+	char status[16];             /* "5.1.1" */
+	char enhanced[16];           /* the remote server's enhanced code, else status */
+	int reply_code;              /* the remote server's reply code, 0 unknown */
+	char remote_mta[256];
+	char reporting_mta[256];
+	char diagnostic[1024];
+	char stage[16];              /* where the remote refused (probe_stage_name), or "" */
+	bool cleaned;
+	char cleanup_note[160];
 };
 
 /* A probe to look for; from_uid is updated by the poll (the next UID not yet searched for it,
@@ -51,6 +81,9 @@ struct imap_want {
 	char *header;                 /* owned: the message's header block */
 	bool cleaned;                 /* deleted, moved or (keep) left as asked */
 	char cleanup_note[160];       /* what was done or why not ("no UIDPLUS: left flagged \Deleted") */
+	/* bounce mode: bounces found by this poll (owned array; appended, never found) */
+	struct imap_bounce *bounces;
+	size_t n_bounces;
 };
 
 struct imap_poll {
@@ -70,7 +103,7 @@ struct imap_poll {
  * Returns 0, or -1 with p->error set (login refused, TLS, connection; wanted probes unchanged). */
 int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*cancelled)(void *), void *carg);
 
-/* Frees what a poll stored in want[] (headers). */
+/* Frees what a poll stored in want[] (headers, bounces). */
 void imap_want_fini(struct imap_want *w);
 
 #endif

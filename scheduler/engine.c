@@ -74,15 +74,23 @@ struct job {
 	struct job *lnext;             /* pump(): claimed, to launch after the journal sync */
 };
 
-/* A probe accepted and not yet read back (readback.timeout after acceptance at most). */
+/* A probe accepted and not yet read back (readback.timeout after acceptance at most): in the
+ * seed's mailbox, and for bounces in its sender's bounce_imap mailbox. */
 struct rb {
 	struct engine *e;
 	struct rb *prev, *next;        /* e->rbs */
 	char probe_id[40];
 	char *seed_name;
+	char *bounce_key;              /* "sender:NAME": the bounce mailbox's window, or NULL */
 	int64_t sent_ms, accepted_ms, deadline_ms;
 	char *json;                    /* the result line with "readback":{"status":"pending"} */
 	struct imap_want want;         /* windows and, once found, what was found */
+	struct imap_want bwant;        /* the bounce mailbox's windows for this probe */
+	struct strbuf bounces;         /* bounces found so far: JSON objects separated by ',' */
+	int n_bounces;
+	bool bounced;                  /* a bounce with action "failed" was found */
+	bool bounce_off;               /* the bounce mailbox refused the login: no more bounce polls */
+	char last_bounce[1024];        /* the latest bounce in words, for the human output */
 	int polls;
 	int commands;                  /* IMAP commands over all polls */
 	char last_error[256];
@@ -93,13 +101,20 @@ struct rb {
 	struct rb_req *req;
 };
 
-/* One poll's request, owned by the worker while it runs. */
-struct rb_req {
+/* One account polled by a readback request. */
+struct rb_leg {
+	bool on;
 	struct imap_account acct;
-	char *url, *username, *password, *ca_file, *seed, *move_to, *source_ip;
-	unsigned char key[TOKEN_KEY_LEN];
+	char *url, *username, *password, *ca_file, *move_to, *source_ip;
 	struct imap_want want;
 	struct imap_poll poll;
+};
+
+/* One poll's request, owned by the worker while it runs. */
+struct rb_req {
+	char *seed;
+	unsigned char key[TOKEN_KEY_LEN];
+	struct rb_leg leg[2];          /* 0: the seed's mailbox, 1: the sender's bounce mailbox */
 };
 
 struct domstate {
@@ -146,8 +161,9 @@ struct mbox_win {
 static void pump(struct engine *e);
 static void pump_soon(struct engine *e);
 static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
-		     const char *json, int64_t first_poll_ms);
+		     const char *json, const char *bounces, int64_t first_poll_ms);
 static void job_decided(struct job *job, struct probe_result *r);
+static bool rb_wanted(const struct conf_seed *seed);
 
 /* ---- small helpers ---- */
 
@@ -438,7 +454,7 @@ static void job_decided(struct job *job, struct probe_result *r)
 	r->final = next < 0;
 	r->retry_at_ms = next < 0 ? 0 : next;
 	/* Accepted: read it back where the seed has a mailbox to read. */
-	bool readback = r->final && r->smtp.outcome == OUTCOME_ACCEPTED && seed && seed->imap.set && e->p.readback &&
+	bool readback = r->final && r->smtp.outcome == OUTCOME_ACCEPTED && rb_wanted(seed) && e->p.readback &&
 			e->has_key;
 	if (readback) {
 		r->final = false;
@@ -459,7 +475,7 @@ static void job_decided(struct job *job, struct probe_result *r)
 				       tbuf, "json", line.s, NULL);
 		}
 		write_detail(e, line.s);
-		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, now + 1000);
+		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, NULL, now + 1000);
 	} else if (r->final) {
 		write_final(e, job->probe_id, job->seed_name, line.s);
 	} else {
@@ -509,25 +525,34 @@ static void rb_free(struct rb *rb)
 	if (rb->next)
 		rb->next->prev = rb->prev;
 	imap_want_fini(&rb->want);
+	imap_want_fini(&rb->bwant);
+	sb_fini(&rb->bounces);
 	free(rb->seed_name);
+	free(rb->bounce_key);
 	free(rb->json);
 	free(rb);
 }
 
+static void rb_leg_fini(struct rb_leg *l)
+{
+	if (l->password) {
+		OPENSSL_cleanse(l->password, strlen(l->password));
+		free(l->password);
+	}
+	imap_want_fini(&l->want);
+	free(l->url);
+	free(l->username);
+	free(l->ca_file);
+	free(l->move_to);
+	free(l->source_ip);
+}
+
 static void rb_req_free(struct rb_req *q)
 {
-	if (q->password) {
-		OPENSSL_cleanse(q->password, strlen(q->password));
-		free(q->password);
-	}
 	OPENSSL_cleanse(q->key, sizeof q->key);
-	imap_want_fini(&q->want);
-	free(q->url);
-	free(q->username);
-	free(q->ca_file);
+	for (int i = 0; i < 2; i++)
+		rb_leg_fini(&q->leg[i]);
 	free(q->seed);
-	free(q->move_to);
-	free(q->source_ip);
 	free(q);
 }
 
@@ -644,6 +669,12 @@ static void rb_finish(struct rb *rb, const char *status)
 		if (rb->want.header)
 			header_forensics(&j, rb, seed);
 	}
+	if (rb->bounce_key) { /* the sender's bounce mailbox was watched: what came back */
+		char *arr = xasprintf("[%s]", rb->bounces.len ? rb->bounces.s : "");
+		json_key(&j, "bounces");
+		json_raw(&j, arr);
+		free(arr);
+	}
 	json_kint(&j, "polls", rb->polls);
 	json_kint(&j, "imap_commands", rb->commands);
 	if (!found && rb->last_error[0])
@@ -669,7 +700,11 @@ static void rb_finish(struct rb *rb, const char *status)
 		.delivery_s = delivery,
 		.error = found ? "" : rb->last_error,
 		.json = line,
-		.ok = found && placed,
+		/* skipped: only bounces were watched; any notice (delayed too) is a finding */
+		.ok = ((found && placed) || strcmp(status, "skipped") == 0) && rb->n_bounces == 0,
+		.n_bounces = rb->n_bounces,
+		.bounced = rb->bounced,
+		.bounce = rb->last_bounce,
 	};
 	if (e->p.on_readback)
 		e->p.on_readback(e->p.arg, &d);
@@ -687,7 +722,9 @@ static bool rb_cancelled(void *w)
 static void rb_work(struct worker *w, void *arg)
 {
 	struct rb_req *q = ((struct rb *)arg)->req;
-	imap_poll_run(&q->acct, &q->poll, rb_cancelled, w);
+	for (int i = 0; i < 2 && !worker_cancelled(w); i++)
+		if (q->leg[i].on)
+			imap_poll_run(&q->leg[i].acct, &q->leg[i].poll, rb_cancelled, w);
 }
 
 static void rb_schedule(struct rb *rb, int64_t at_ms)
@@ -695,67 +732,189 @@ static void rb_schedule(struct rb *rb, int64_t at_ms)
 	evtimer_start(rb->e->loop, &rb->timer, mono_due_us(at_ms));
 }
 
+/* What a mailbox (window key: a seed name or "sender:NAME") looked like at the end of a poll. */
+static void win_update(struct engine *e, const char *key, const struct imap_poll *poll)
+{
+	if (!poll->uidnext[0] && !poll->uidnext[1])
+		return;
+	struct mbox_win *win = strmap_get(&e->wins, key);
+	if (!win) {
+		win = xcalloc(1, sizeof *win);
+		strmap_put(&e->wins, key, win);
+	}
+	for (int f = 0; f < 2; f++) {
+		win->next[f] = poll->uidnext[f];
+		win->validity[f] = poll->uidvalidity[f];
+	}
+	win->at_ms = wall_ms();
+	if (e->journal) {
+		char a[24], n0[16], v0[16], n1[16], v1[16];
+		snprintf(a, sizeof a, "%" PRId64, win->at_ms);
+		snprintf(n0, sizeof n0, "%" PRIu32, win->next[0]);
+		snprintf(v0, sizeof v0, "%" PRIu32, win->validity[0]);
+		snprintf(n1, sizeof n1, "%" PRIu32, win->next[1]);
+		snprintf(v1, sizeof v1, "%" PRIu32, win->validity[1]);
+		journal_append_lazy(e->journal, "win", "seed", key, "at", a, "n0", n0, "v0", v0, "n1", n1, "v1", v1,
+				    NULL);
+	}
+}
+
+/* Records the bounces the last poll found (JSON, log, journal). */
+static void rb_take_bounces(struct rb *rb, const struct imap_want *w)
+{
+	struct engine *e = rb->e;
+	char at[32];
+	for (size_t i = 0; i < w->n_bounces; i++) {
+		const struct imap_bounce *b = &w->bounces[i];
+		struct json j;
+		if (rb->bounces.len)
+			sb_appendc(&rb->bounces, ',');
+		json_init(&j, &rb->bounces);
+		json_obj_begin(&j);
+		json_kstr(&j, "action", b->action);
+		json_kstr(&j, "status", b->status);
+		if (b->reply_code)
+			json_kint(&j, "code", b->reply_code);
+		json_kstr(&j, "enhanced", b->enhanced);
+		json_kstr(&j, "stage", b->stage[0] ? b->stage : "unknown");
+		json_kstr(&j, "remote_mta", b->remote_mta);
+		json_kstr(&j, "diagnostic_code", b->diagnostic);
+		json_kstr(&j, "reporting_mta", b->reporting_mta);
+		json_kbool(&j, "rfc3464", b->rfc3464);
+		json_kstr(&j, "folder", b->folder);
+		if (b->internaldate >= 0) {
+			json_kstr(&j, "arrived_at", iso8601_ms(b->internaldate * 1000, at, sizeof at));
+			json_kdouble(&j, "after_s", (double)b->internaldate - (double)(rb->accepted_ms / 1000), 0);
+		}
+		json_kstr(&j, "cleanup", b->cleanup_note);
+		json_obj_end(&j);
+		rb->n_bounces++;
+		if (strcmp(b->action, "failed") == 0)
+			rb->bounced = true;
+		snprintf(rb->last_bounce, sizeof rb->last_bounce, "%s %s%s%s%s%s: %.300s", b->action,
+			 b->status[0] ? b->status : "(no status)", b->stage[0] ? " at " : "", b->stage,
+			 b->remote_mta[0] ? " by " : "", b->remote_mta, b->diagnostic[0] ? b->diagnostic : "(no diagnostic)");
+		log_info("event=bounce probe=%s seed=%s action=%s status=%s stage=%s remote=%s", rb->probe_id,
+			 rb->seed_name, b->action, b->status[0] ? b->status : "-", b->stage[0] ? b->stage : "-",
+			 b->remote_mta[0] ? b->remote_mta : "-");
+	}
+	if (w->n_bounces && e->journal)
+		journal_append_lazy(e->journal, "bnc", "id", rb->probe_id, "json", rb->bounces.s, NULL);
+}
+
+static bool login_refused(const struct imap_poll *p)
+{
+	return strncmp(p->error, "login:", 6) == 0 && strstr(p->error, "refused");
+}
+
 static void rb_work_done(void *arg)
 {
 	struct rb *rb = arg;
 	struct engine *e = rb->e;
 	struct rb_req *q = rb->req;
+	struct rb_leg *seed_leg = &q->leg[0], *bounce_leg = &q->leg[1];
 	rb->req = NULL;
 	rb->w = NULL;
 	e->n_polling--;
 	rb->polls++;
-	rb->commands += q->poll.n_commands;
-	/* The mailbox's state for the next probes of this seed. */
-	if (q->poll.uidnext[0] || q->poll.uidnext[1]) {
-		struct mbox_win *win = strmap_get(&e->wins, rb->seed_name);
-		if (!win) {
-			win = xcalloc(1, sizeof *win);
-			strmap_put(&e->wins, rb->seed_name, win);
-		}
-		for (int f = 0; f < 2; f++) {
-			win->next[f] = q->poll.uidnext[f];
-			win->validity[f] = q->poll.uidvalidity[f];
-		}
-		win->at_ms = wall_ms();
-		if (e->journal) {
-			char a[24], n0[16], v0[16], n1[16], v1[16];
-			snprintf(a, sizeof a, "%" PRId64, win->at_ms);
-			snprintf(n0, sizeof n0, "%" PRIu32, win->next[0]);
-			snprintf(v0, sizeof v0, "%" PRIu32, win->validity[0]);
-			snprintf(n1, sizeof n1, "%" PRIu32, win->next[1]);
-			snprintf(v1, sizeof v1, "%" PRIu32, win->validity[1]);
-			journal_append_lazy(e->journal, "win", "seed", rb->seed_name, "at", a, "n0", n0, "v0", v0, "n1",
-					    n1, "v1", v1, NULL);
+	rb->last_error[0] = '\0';
+	bool refused = false;
+	if (seed_leg->on) {
+		rb->commands += seed_leg->poll.n_commands;
+		/* The mailbox's state for the next probes of this seed. */
+		win_update(e, rb->seed_name, &seed_leg->poll);
+		/* The windows move on; a found message's details come back with it. */
+		imap_want_fini(&rb->want);
+		rb->want = seed_leg->want;
+		seed_leg->want.header = NULL;
+		seed_leg->want.bounces = NULL;
+		seed_leg->want.n_bounces = 0;
+		if (seed_leg->poll.error[0])
+			snprintf(rb->last_error, sizeof rb->last_error, "%s", seed_leg->poll.error);
+		refused = login_refused(&seed_leg->poll); /* a wrong password does not get better by waiting */
+	}
+	if (bounce_leg->on) {
+		rb->commands += bounce_leg->poll.n_commands;
+		if (rb->bounce_key)
+			win_update(e, rb->bounce_key, &bounce_leg->poll);
+		memcpy(rb->bwant.from_uid, bounce_leg->want.from_uid, sizeof rb->bwant.from_uid);
+		memcpy(rb->bwant.uidvalidity, bounce_leg->want.uidvalidity, sizeof rb->bwant.uidvalidity);
+		rb_take_bounces(rb, &bounce_leg->want);
+		if (bounce_leg->poll.error[0] && !rb->last_error[0])
+			snprintf(rb->last_error, sizeof rb->last_error, "bounce mailbox: %.230s", bounce_leg->poll.error);
+		if (login_refused(&bounce_leg->poll)) {
+			rb->bounce_off = true;
+			refused = refused || !seed_leg->on;
 		}
 	}
-	/* The windows move on; a found message's details come back with it. */
-	imap_want_fini(&rb->want);
-	rb->want = q->want;
-	q->want.header = NULL;
+	bool had_seed_leg = seed_leg->on;
+	rb_req_free(q);
 	int64_t now = wall_ms();
 	if (rb->want.found) {
-		rb_req_free(q);
 		rb_finish(rb, "found");
 		return;
 	}
-	if (q->poll.error[0])
-		snprintf(rb->last_error, sizeof rb->last_error, "%s", q->poll.error);
-	else
-		rb->last_error[0] = '\0';
-	bool refused = strncmp(q->poll.error, "login:", 6) == 0 && strstr(q->poll.error, "refused");
-	rb_req_free(q);
-	if (refused) { /* a wrong password does not get better by waiting */
+	if (rb->bounced) {
+		rb_finish(rb, "bounced");
+		return;
+	}
+	if (refused) {
 		rb_finish(rb, "error");
 		return;
 	}
 	if (now >= rb->deadline_ms) {
-		rb_finish(rb, rb->last_error[0] ? "error" : "missing");
+		rb_finish(rb, rb->last_error[0] ? "error" : had_seed_leg ? "missing" : "skipped");
 		return;
 	}
 	/* Soon after acceptance, then backing off: 1, 2, 4 ... 60 s. */
 	int64_t delay = rb->polls >= 6 ? 60000 : (int64_t)1000 << rb->polls;
 	rb_schedule(rb, now + delay < rb->deadline_ms ? now + delay : rb->deadline_ms);
 	pump_soon(e);
+}
+
+/* Fills a leg from an IMAP account of the configuration; -1 with *err when its password cannot
+ * be read. */
+static int rb_leg_setup(struct rb_leg *l, const struct conf_imap *ci, const struct rb_req *q, long timeout_ms,
+			bool bounces, const struct imap_want *want, char **err)
+{
+	l->password = conf_read_secret(ci->password_file, ci->password_env, err);
+	if (!l->password)
+		return -1;
+	l->on = true;
+	l->url = xstrdup(ci->url);
+	l->username = xstrdup(ci->username);
+	l->ca_file = xstrdup(ci->ca_file);
+	l->source_ip = xstrdup(ci->source_ip);
+	bool move = ci->cleanup && strncmp(ci->cleanup, "move:", 5) == 0;
+	l->move_to = move ? xstrdup(ci->cleanup + 5) : NULL;
+	l->want = *want;
+	l->want.header = NULL;
+	l->want.bounces = NULL;
+	l->want.n_bounces = 0;
+	l->acct = (struct imap_account){
+		.url = l->url,
+		.username = l->username,
+		.password = l->password,
+		.ca_file = l->ca_file,
+		.source_ip = l->source_ip,
+		.seed = q->seed,
+		.key = q->key,
+		.cleanup = !ci->cleanup || strcmp(ci->cleanup, "delete") == 0 ? IMAP_CLEANUP_DELETE
+			   : strcmp(ci->cleanup, "keep") == 0		      ? IMAP_CLEANUP_KEEP
+									      : IMAP_CLEANUP_MOVE,
+		.move_to = l->move_to,
+		.timeout_ms = timeout_ms,
+		.bounces = bounces,
+	};
+	l->poll.want = &l->want;
+	l->poll.n_want = 1;
+	return 0;
+}
+
+/* Where a probe of seed is read back: its mailbox, its sender's bounce mailbox. */
+static bool rb_wanted(const struct conf_seed *seed)
+{
+	return seed && (seed->imap.set || (seed->sender && seed->sender->bounce_imap.set));
 }
 
 static void rb_timer_cb(void *arg)
@@ -767,58 +926,44 @@ static void rb_timer_cb(void *arg)
 	rb->must_run = false;
 	int64_t now = wall_ms();
 	const struct conf_seed *seed = conf_seed_find(conf_of(e), rb->seed_name);
-	if (!seed || !seed->imap.set) {
+	bool bounce_watch = seed && seed->sender && seed->sender->bounce_imap.set && !rb->bounce_off && rb->bounce_key;
+	if (!seed || (!seed->imap.set && !bounce_watch)) {
 		snprintf(rb->last_error, sizeof rb->last_error, "the seed has no imap group any more");
 		rb_finish(rb, "error");
 		return;
 	}
 	if (now > rb->deadline_ms + 1000 && rb->polls > 0) {
-		rb_finish(rb, rb->last_error[0] ? "error" : "missing");
+		rb_finish(rb, rb->last_error[0] ? "error" : seed->imap.set ? "missing" : "skipped");
 		return;
 	}
+	long timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? (long)conf_of(e)->timeouts.command_ms : 60000;
+	struct rb_req *q = xcalloc(1, sizeof *q);
+	q->seed = xstrdup(seed->name);
+	memcpy(q->key, e->token_key, sizeof q->key);
 	char *err = NULL;
-	char *password = conf_read_secret(seed->imap.password_file, seed->imap.password_env, &err);
-	if (!password) {
+	if (seed->imap.set && rb_leg_setup(&q->leg[0], &seed->imap, q, timeout_ms, false, &rb->want, &err) < 0) {
 		snprintf(rb->last_error, sizeof rb->last_error, "cannot read the IMAP password: %s", err);
 		free(err);
+		rb_req_free(q);
 		rb_finish(rb, "error");
 		return;
 	}
-	struct rb_req *q = xcalloc(1, sizeof *q);
-	q->url = xstrdup(seed->imap.url);
-	q->username = xstrdup(seed->imap.username);
-	q->password = password;
-	q->ca_file = xstrdup(seed->imap.ca_file);
-	q->source_ip = xstrdup(seed->imap.source_ip);
-	q->seed = xstrdup(seed->name);
-	q->move_to = seed->imap.cleanup && strncmp(seed->imap.cleanup, "move:", 5) == 0 ? xstrdup(seed->imap.cleanup + 5)
-											 : NULL;
-	memcpy(q->key, e->token_key, sizeof q->key);
-	q->want = rb->want;
-	q->want.header = NULL;
-	q->acct = (struct imap_account){
-		.url = q->url,
-		.username = q->username,
-		.password = q->password,
-		.ca_file = q->ca_file,
-		.source_ip = q->source_ip,
-		.seed = q->seed,
-		.key = q->key,
-		.cleanup = !seed->imap.cleanup || strcmp(seed->imap.cleanup, "delete") == 0 ? IMAP_CLEANUP_DELETE
-			   : strcmp(seed->imap.cleanup, "keep") == 0			    ? IMAP_CLEANUP_KEEP
-											    : IMAP_CLEANUP_MOVE,
-		.move_to = seed->imap.cleanup && strncmp(seed->imap.cleanup, "move:", 5) == 0 ? q->move_to : NULL,
-		.timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? conf_of(e)->timeouts.command_ms : 60000,
-	};
-	q->poll.want = &q->want;
-	q->poll.n_want = 1;
+	if (bounce_watch &&
+	    rb_leg_setup(&q->leg[1], &seed->sender->bounce_imap, q, timeout_ms, true, &rb->bwant, &err) < 0) {
+		snprintf(rb->last_error, sizeof rb->last_error, "cannot read the bounce mailbox's IMAP password: %s",
+			 err);
+		free(err);
+		rb_req_free(q);
+		rb_finish(rb, "error");
+		return;
+	}
 	rb->req = q;
 	e->n_polling++;
 	rb->w = worker_start(e->loop, rb_work, rb_work_done, rb);
 }
 
 static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
-		     const char *json, int64_t first_poll_ms)
+		     const char *json, const char *bounces, int64_t first_poll_ms)
 {
 	struct rb *rb = xcalloc(1, sizeof *rb);
 	const struct mbox_win *win = strmap_get(&e->wins, seed);
@@ -826,9 +971,24 @@ static void rb_start(struct engine *e, const char *probe_id, const char *seed, i
 		rb->want.from_uid[f] = win->next[f];
 		rb->want.uidvalidity[f] = win->validity[f];
 	}
+	const struct conf_seed *cs = conf_seed_find(conf_of(e), seed);
+	if (cs && cs->sender && cs->sender->bounce_imap.set) {
+		rb->bounce_key = xasprintf("sender:%s", cs->sender->name);
+		win = strmap_get(&e->wins, rb->bounce_key);
+		for (int f = 0; win && win->at_ms < sent_ms && f < 2; f++) {
+			rb->bwant.from_uid[f] = win->next[f];
+			rb->bwant.uidvalidity[f] = win->validity[f];
+		}
+	}
+	sb_init(&rb->bounces);
+	if (bounces && *bounces) {
+		sb_append(&rb->bounces, bounces);
+		rb->n_bounces = 1; /* at least: only "delayed" ones, or it would have ended */
+	}
 	rb->e = e;
 	snprintf(rb->probe_id, sizeof rb->probe_id, "%s", probe_id);
 	snprintf(rb->want.probe_id, sizeof rb->want.probe_id, "%s", probe_id);
+	snprintf(rb->bwant.probe_id, sizeof rb->bwant.probe_id, "%s", probe_id);
 	rb->want.internaldate = -1;
 	rb->seed_name = xstrdup(seed);
 	rb->sent_ms = sent_ms;
@@ -1037,7 +1197,8 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 		if (!selected(e, p->seed))
 			continue;
 		if (p->state == JPROBE_READBACK) {
-			rb_start(e, p->id, p->seed, p->sent_ms, p->accepted_ms, p->final_json ? p->final_json : "", wall_ms());
+			rb_start(e, p->id, p->seed, p->sent_ms, p->accepted_ms, p->final_json ? p->final_json : "", p->bounces,
+				 wall_ms());
 			continue;
 		}
 		const struct conf_seed *seed = conf_seed_find(c, p->seed);

@@ -25,7 +25,7 @@ struct engine;
 struct readback_done {
 	const char *seed;
 	const char *probe_id;
-	const char *status;     /* found | missing | error */
+	const char *status;     /* found | missing | bounced | skipped | error */
 	const char *folder;     /* found: as the server names it */
 	bool junk;
 	bool placement_ok;      /* found where expect_folder says */
@@ -33,6 +33,9 @@ struct readback_done {
 	const char *error;      /* "" or why */
 	const char *json;       /* the final result line */
 	bool ok;                /* found and placed as expected */
+	int n_bounces;          /* bounces of the probe found in the sender's bounce mailbox */
+	bool bounced;           /* one of them says "failed" */
+	const char *bounce;     /* the latest bounce in words ("failed 5.1.1 at rcpt by mx: 550 ..."), or "" */
 };
 
 struct engine_params {

@@ -290,6 +290,15 @@ static int apply(struct reducer *rd, const char *type, const struct fields *f)
 		set_str(&p->final_json, json);
 		return 0;
 	}
+	if (strcmp(type, "bnc") == 0) { /* bounces found so far for a probe being read back */
+		const char *json = field(f, "json");
+		struct jprobe *p = probe_get(rd, id, false);
+		if (!json)
+			return -1;
+		if (p && p->state == JPROBE_READBACK)
+			set_str(&p->bounces, json);
+		return 0;
+	}
 	if (strcmp(type, "final") == 0) {
 		const char *json = field(f, "json"), *seed = field(f, "seed");
 		if (!json || !seed)
@@ -316,6 +325,7 @@ static void jprobe_fini(struct jprobe *p)
 	free(p->dom);
 	free(p->att);
 	free(p->final_json);
+	free(p->bounces);
 }
 
 void journal_state_fini(struct journal_state *st)
@@ -370,7 +380,7 @@ static int replay_line(struct reducer *rd, char *line, const char **why)
 	if (apply(rd, type, &f) < 0) {
 		*why = strcmp(type, "seen") && strcmp(type, "send") && strcmp(type, "wait") && strcmp(type, "final") &&
 				       strcmp(type, "done") && strcmp(type, "budget") && strcmp(type, "rb") &&
-				       strcmp(type, "win")
+				       strcmp(type, "win") && strcmp(type, "bnc")
 			       ? "unknown record type"
 			       : "record lacks a required field";
 		return -1;
@@ -536,6 +546,8 @@ static void state_text(const struct journal_state *st, struct strbuf *out)
 			snprintf(b, sizeof b, "%" PRId64, p->accepted_ms);
 			emit(out, "rb", "id", p->id, "seed", p->seed, "sent", a, "acc", b, "json",
 			     p->final_json ? p->final_json : "", NULL);
+			if (p->bounces)
+				emit(out, "bnc", "id", p->id, "json", p->bounces, NULL);
 			continue;
 		}
 		snprintf(a, sizeof a, "%" PRId64, p->sent_ms);

@@ -11,11 +11,14 @@
  *                                                    retry due at next (ms; 0: none yet)
  *   rb    id= seed= sent= acc= json=           accepted at acc (ms); readback pending; json is the
  *                                              result line with "readback":{"status":"pending"}
+ *   bnc   id= json=                            bounces of a probe being read back, found so far
+ *                                              (JSON objects separated by ',')
  *   final id= seed= json=                      the probe's final result (detail log line follows)
  *   done  id=                                  the final result is in the detail log
  *   budget dom= day= n=                        attempts sent to dom on UTC day (snapshot)
  *   win   seed= at= n0= v0= n1= v1=            the seed mailbox's UIDNEXT/UIDVALIDITY (INBOX, junk)
- *                                              seen by a readback poll started at at (ms)
+ *                                              seen by a readback poll started at at (ms); seed
+ *                                              "sender:NAME" is the sender's bounce mailbox
  * Replay reduces the records to a struct journal_state; opening the journal rewrites the file as
  * that state (compaction), so it never grows beyond the live work plus one run's records. */
 #ifndef MON_SCHEDULER_JOURNAL_H
@@ -45,6 +48,8 @@ struct jprobe {
 	int64_t send_at_ms;  /* JPROBE_SENDING: when the interrupted attempt started */
 	char *final_json;    /* JPROBE_FINAL: the final line; JPROBE_READBACK: the pending line */
 	int64_t accepted_ms; /* JPROBE_READBACK: when the end-of-data reply accepted it */
+	char *bounces;       /* JPROBE_READBACK: bounces found so far, JSON objects separated by ','
+	                      * (record "bnc"), or NULL */
 	enum jprobe_state state;
 };
 

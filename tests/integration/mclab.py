@@ -96,6 +96,47 @@ def probe_json(conf, *seeds, extra_args=(), timeout=180):
     return rc, results, out, err
 
 
+def probe_lines(conf, *args, timeout=120):
+    """Runs `mailcanary -c conf probe --json ARGS`; returns (rc, [every JSON line], stderr)."""
+    rc, out, err = run(["-c", conf, "probe", "--json"] + list(args), timeout=timeout)
+    return rc, [json.loads(x) for x in out.splitlines() if x.strip()], err
+
+
+def final_of(lines, seed_name):
+    """The last line with final true for seed_name, or None."""
+    fs = [x for x in lines if x["seed"] == seed_name and x.get("final")]
+    return fs[-1] if fs else None
+
+
+def imap_login(user, password):
+    """An IMAPS session to the lab's Dovecot as user, the lab CA verified."""
+    import imaplib
+    import ssl
+    L = lab()
+    ctx = ssl.create_default_context(cafile=L["ca_file"])
+    m = imaplib.IMAP4_SSL("127.0.0.1", L["imap"]["imaps_port"], ssl_context=ctx, timeout=20)
+    m.login(user, password)
+    return m
+
+
+def snapshot(user, password, marker, folder="INBOX"):
+    """{uid: (flags, bytes)} of the messages in folder with an X-Foreign header containing marker,
+    read without changing anything (EXAMINE, BODY.PEEK); \\Recent, which belongs to the session
+    that sees a message first, is left out of the flags."""
+    m = imap_login(user, password)
+    try:
+        m.select(folder, readonly=True)
+        typ, data = m.uid("SEARCH", None, "HEADER", "X-Foreign", marker)
+        out = {}
+        for uid in data[0].split():
+            typ, d = m.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+            body = [x for x in d if isinstance(x, tuple)][0]
+            out[uid] = (body[0].replace(b"\\Recent", b""), body[1])
+        return out
+    finally:
+        m.logout()
+
+
 class Report:
     def __init__(self, name):
         self.name = name

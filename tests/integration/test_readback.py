@@ -6,10 +6,8 @@ lab's self-signed certificate fails without ca_file and works with it; nothing a
 "missing" after the timeout; and foreign mail in the seed box (plain, a forged token, a real
 token quoted in a body, one already \\Deleted) is never touched over several rounds."""
 
-import imaplib
 import json
 import os
-import ssl
 import time
 
 import mclab
@@ -52,22 +50,12 @@ def config(name, seeds, timeout="20s"):
     return wd.config(name, [sender()], seeds, extra='readback: { timeout = %s; };\n' % mclab.q(timeout))
 
 
-def probe(conf, *args, timeout=120):
-    rc, out, err = mclab.run(["-c", conf, "probe", "--json"] + list(args), timeout=timeout)
-    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
-    return rc, lines, err
-
-
-def final_of(lines, seed_name):
-    fs = [x for x in lines if x["seed"] == seed_name and x.get("final")]
-    return fs[-1] if fs else None
+probe = mclab.probe_lines
+final_of = mclab.final_of
 
 
 def imap_conn():
-    ctx = ssl.create_default_context(cafile=CA)
-    m = imaplib.IMAP4_SSL("127.0.0.1", IMAP["imaps_port"], ssl_context=ctx, timeout=20)
-    m.login(USER, PASSWORD)
-    return m
+    return mclab.imap_login(USER, PASSWORD)
 
 
 def mailbox_has_probe(probe_id):
@@ -244,18 +232,7 @@ m.append("INBOX", "(\\Deleted)", None, deleted_msg)
 
 
 def snapshot():
-    mm = imap_conn()
-    try:
-        mm.select("INBOX", readonly=True)
-        typ, data = mm.uid("SEARCH", None, "HEADER", "X-Foreign", marker)
-        out = {}
-        for uid in data[0].split():
-            typ, d = mm.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
-            body = [x for x in d if isinstance(x, tuple)][0]
-            out[uid] = (body[0], body[1])
-        return out
-    finally:
-        mm.logout()
+    return mclab.snapshot(USER, PASSWORD, marker)
 
 
 m.logout()

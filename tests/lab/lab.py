@@ -43,8 +43,17 @@ LAB_DOMAINS = ["seed-a.test", "seed-b.test", "fallback.test", "fallback421.test"
 
 # Dovecot users (passwd-file); all of them are also Postfix virtual mailboxes.
 USERS = ["seed1@seed-a.test", "seed2@seed-b.test", "seed1@fallback.test",
-         "seed1@fallback421.test", "canary@lab.test", "seed1@grey.test"]
+         "seed1@fallback421.test", "canary@lab.test", "seed1@grey.test", "bounces@lab.test"]
 SUBMISSION_USER = "canary@lab.test"
+
+# Bounces (DSNs) made by the lab's own Postfix: mail submitted for these domains is relayed
+# to a smtp-sink that refuses the recipient, softly (451 4.3.2: deferred, then a "delayed"
+# notice after BOUNCE_DELAY_WARNING) or hard (550 5.1.1: a "failed" notice at once). The
+# notices go to the envelope sender; use BOUNCE_MAILBOX as mail_from to read them back.
+BOUNCE_SOFT_DOMAIN = "bounce-soft.test"
+BOUNCE_HARD_DOMAIN = "bounce-hard.test"
+BOUNCE_MAILBOX = "bounces@lab.test"
+BOUNCE_DELAY_WARNING = 2
 
 # Real greylisting: mail to any local part at GREY_DOMAIN passes postgrey (a Postfix
 # policy service on the mx, notls smtpds) and lands in the one mailbox GREY_MAILBOX.
@@ -810,7 +819,11 @@ class Postfix(Server):
         lab.info["postfix"] = {"mx": self.mx, "mx_ip": MX_IP, "mx421_ip": MX421_IP,
                                "dead_ip": DEAD_IP, "refuse421": self.refuse421,
                                "submission": self.submission, "notls": self.notls,
-                               "config_dir": lab.path("postfix")}
+                               "config_dir": lab.path("postfix"),
+                               "bounce": {"soft_domain": BOUNCE_SOFT_DOMAIN,
+                                          "hard_domain": BOUNCE_HARD_DOMAIN,
+                                          "mailbox": BOUNCE_MAILBOX,
+                                          "delay_warning_s": BOUNCE_DELAY_WARNING}}
         # config, queue and data directories apart: postfix-script checks the whole
         # config tree for root ownership
         cfg = self.cfg = lab.path("postfix")
@@ -820,6 +833,10 @@ class Postfix(Server):
         os.chown(self.data, grp_owner("postfix"), grp_id("postfix"))
         ok = lab.info["sinks"]["ok"]
         write(os.path.join(cfg, "vmailbox"), "".join("%s OK\n" % u for u in USERS))
+        sinks = lab.info["sinks"]
+        write(os.path.join(cfg, "transport"),
+              "%s smtp:[127.0.0.1]:%d\n%s smtp:[127.0.0.1]:%d\n" % (
+                  BOUNCE_SOFT_DOMAIN, sinks["rcpt432"], BOUNCE_HARD_DOMAIN, sinks["rcpt5xx"]))
         # grey.test -> the lab_greylist restriction class (postgrey); no permit_mynetworks
         # anywhere before it, so loopback clients are greylisted like remote ones
         write(os.path.join(cfg, "recipient_access"),
@@ -855,6 +872,7 @@ virtual_mailbox_domains = {domains}
 virtual_mailbox_maps = texthash:{cfg}/vmailbox
 virtual_transport = lmtp:unix:{lmtp}
 virtual_alias_maps = regexp:{cfg}/virtual_alias
+transport_maps = texthash:{cfg}/transport
 lmtp_destination_recipient_limit = 1
 smtp_tls_security_level = none
 maillog_file = {log}
@@ -886,10 +904,11 @@ smtpd_client_recipient_rate_limit = 0
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
-queue_run_delay = 10s
-minimal_backoff_time = 10s
-maximal_backoff_time = 60s
-""".format(cfg=cfg, queue=self.queue, data=self.data, ok=ok, domains=" ".join(LAB_DOMAINS), lmtp=lab.lmtp_socket,
+queue_run_delay = 2s
+minimal_backoff_time = 2s
+maximal_backoff_time = 10s
+delay_warning_time = {warn}s
+""".format(warn=BOUNCE_DELAY_WARNING, cfg=cfg, queue=self.queue, data=self.data, ok=ok, domains=" ".join(LAB_DOMAINS), lmtp=lab.lmtp_socket,
            log=lab.logfile("postfix"), logdir=lab.path("log"), r421=CONNECT_421,
            cert=lab.tls_cert, key=lab.tls_key, auth=lab.auth_socket, grey=lab.postgrey_port)
         write(os.path.join(cfg, "main.cf"), main)
@@ -913,11 +932,11 @@ maximal_backoff_time = 60s
         master += POSTFIX_SERVICES
         write(os.path.join(cfg, "master.cf"), master)
         os.makedirs(lab.path("log"), exist_ok=True)
-        postfix_prepare(cfg, self.queue, self.data, ("vmailbox", "recipient_access", "virtual_alias"))
+        postfix_prepare(cfg, self.queue, self.data, ("vmailbox", "recipient_access", "virtual_alias", "transport"))
         out = run(["postconf", "-c", cfg, "-n"], check=False)
-        if "warning" in out:
+        if "warning:" in out:
             log("postfix configuration warnings:\n" + "\n".join(
-                l for l in out.splitlines() if "warning" in l))
+                l for l in out.splitlines() if "warning:" in l))
 
     def start(self, lab):
         p = subprocess.run(["postfix", "-c", self.cfg, "start"], stdin=subprocess.DEVNULL,

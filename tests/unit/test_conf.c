@@ -645,6 +645,17 @@ static const struct bad_case bad_cases[] = {
 	  "@D/main.cfg:4: seeds.[0].imap.cleanup: \"shred\" is not \"delete\", \"keep\" or \"move:FOLDER\"\n"
 	  "@D/main.cfg:4: seeds.[0].imap.authserv_id: must not be empty\n"
 	  "@D/main.cfg:6: seeds.[1].imap.cleanup: \"move:\" names no folder (e.g. \"move:Trash\")\n" },
+	{ "bounce_imap: missing password, bad url, unknown key, bad cleanup",
+	  { { "main.cfg", "senders = ( { name = \"relay\"; mode = \"relay\"; host = \"smtp.example.com\";\n"
+			  "  mail_from = \"canary@example.com\"; helo = \"h.example\";\n"
+			  "  bounce_imap: { url = \"http://x/\"; username = \"canary\"; cleanup = \"shred\";\n"
+			  "                 folder = \"INBOX\"; }; } );\n"
+			  "seeds = ( { name = \"s1\"; address = \"s1@seed.test\"; sender = \"relay\"; } );\n", 0 } },
+	  NULL,
+	  "@D/main.cfg:3: senders.[0].bounce_imap.url: \"http://x/\" must start with imap:// or imaps://\n"
+	  "@D/main.cfg:3: senders.[0].bounce_imap.cleanup: \"shred\" is not \"delete\", \"keep\" or \"move:FOLDER\"\n"
+	  "@D/main.cfg:3: senders.[0].bounce_imap.username: needs password_file or password_env\n"
+	  "@D/main.cfg:4: senders.[0].bounce_imap.folder: unknown setting\n" },
 	{ "imap missing url and username",
 	  { { "main.cfg", SND "seeds = ( { name = \"s1\"; address = \"s1@seed.test\"; sender = \"direct\";\n"
 			  "  imap: { }; } );\n", 0 } }, NULL,

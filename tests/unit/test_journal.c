@@ -143,8 +143,11 @@ static char *dump(const struct journal_state *st)
 		fprintf(fp, "probe %s %s seed=%s", id, state_name(p->state), seed);
 		if (p->state == JPROBE_READBACK) {
 			char *json = p->final_json ? pct(p->final_json) : NULL;
-			fprintf(fp, " sent=%" PRId64 " acc=%" PRId64 " json=%s\n", p->sent_ms, p->accepted_ms, json ? json : "(null)");
+			char *bnc = p->bounces ? pct(p->bounces) : NULL;
+			fprintf(fp, " sent=%" PRId64 " acc=%" PRId64 " json=%s%s%s\n", p->sent_ms, p->accepted_ms,
+				json ? json : "(null)", bnc ? " bnc=" : "", bnc ? bnc : "");
 			free(json);
+			free(bnc);
 		} else if (p->state == JPROBE_FINAL) {
 			char *json = p->final_json ? pct(p->final_json) : NULL;
 			fprintf(fp, " json=%s\n", json ? json : "(null)");
@@ -481,6 +484,15 @@ static const struct reduce_case reduce_cases[] = {
 	    "rb id=p seed=s sent=1764331200000 acc=1764331200500 json={\"readback\":{\"status\":\"pending\"}}" },
 	  "budget d.test day=20420 n=1\n"
 	  "probe p READBACK seed=s sent=1764331200000 acc=1764331200500 json={\"readback\":{\"status\":\"pending\"}}\n" },
+	{ "bnc: the latest bounces of a probe being read back; none for other probes or states",
+	  { "rb id=p seed=s sent=1764331200000 acc=1764331200500 json={}",
+	    "bnc id=p json={\"action\":\"delayed\"}",
+	    "bnc id=p json={\"action\":\"delayed\"},{\"action\":\"failed\"}",
+	    "bnc id=q json={\"action\":\"failed\"}",
+	    "final id=r seed=s json={}", "bnc id=r json={}" },
+	  "probe p READBACK seed=s sent=1764331200000 acc=1764331200500 json={} "
+	  "bnc={\"action\":\"delayed\"},{\"action\":\"failed\"}\n"
+	  "probe r FINAL seed=s json={}\n" },
 	{ "rb then final then done: gone",
 	  { "rb id=p seed=s sent=1764331200000 acc=1764331200500 json={}",
 	    "final id=p seed=s json={\"final\":true}", "done id=p" },
@@ -570,7 +582,8 @@ static const struct reduce_case reduce_cases[] = {
 
 static void test_reduce(void **state)
 {
-	(void)state;
+	const char *dir = *state;
+	char *path = fmt("%s/journal", dir);
 	for (size_t i = 0; i < sizeof reduce_cases / sizeof reduce_cases[0]; i++) {
 		const struct reduce_case *c = &reduce_cases[i];
 		char *text = journal_of(c->records);
@@ -579,9 +592,27 @@ static void test_reduce(void **state)
 		if (strcmp(got, c->want) != 0 || corrupt != 0)
 			fail_msg("case %zu (%s):\n got (%zu corrupt):\n%s\nwant (0 corrupt):\n%s", i, c->name, corrupt, got,
 				 c->want);
+		/* Opening the journal rewrites it as its state: the same state again. */
+		FILE *fp = fopen(path, "w");
+		assert_non_null(fp);
+		fputs(text, fp);
+		fclose(fp);
+		struct journal_state st;
+		char *err = NULL;
+		struct journal *j = journal_open(dir, T0, &st, &err);
+		if (!j)
+			fail_msg("case %zu (%s): journal_open: %s", i, c->name, err);
+		journal_state_fini(&st);
+		journal_close(j);
+		char *again = file_dump(dir, T0, &corrupt);
+		if (strcmp(again, c->want) != 0 || corrupt != 0)
+			fail_msg("case %zu (%s) after compaction:\n got (%zu corrupt):\n%s\nwant:\n%s", i, c->name, corrupt,
+				 again, c->want);
+		free(again);
 		free(got);
 		free(text);
 	}
+	free(path);
 }
 
 /* ---- corrupt records ---- */
@@ -640,6 +671,7 @@ static const struct bad_case bad_cases[] = {
 	{ "send without dom", BAD_BODY, "send id=p0 seed=s sent=1764331200000 slot=0 n=2 at=1", 0, WHY_LACKS },
 	{ "send with an empty id", BAD_BODY, "send id= seed=s dom=d sent=1 slot=0 n=1 at=1", 0, WHY_LACKS },
 	{ "final without json", BAD_BODY, "final id=p0 seed=s", 0, WHY_LACKS },
+	{ "bnc without json", BAD_BODY, "bnc id=p0", 0, WHY_LACKS },
 	{ "done without id", BAD_BODY, "done", 0, WHY_LACKS },
 	{ "budget without day", BAD_BODY, "budget dom=d.test n=5", 0, WHY_LACKS },
 	{ "budget n negative", BAD_BODY, "budget dom=d.test day=20420 n=-1", 0, WHY_LACKS },
@@ -1178,7 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_crc_reference),
 		cmocka_unit_test_setup_teardown(test_append_format, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, dir_setup, dir_teardown),
-		cmocka_unit_test(test_reduce),
+		cmocka_unit_test_setup_teardown(test_reduce, dir_setup, dir_teardown),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_torn_prefixes),
 		cmocka_unit_test_setup_teardown(test_compaction, dir_setup, dir_teardown),
