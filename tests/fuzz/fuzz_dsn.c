@@ -122,7 +122,7 @@ static void same(const char *what, const struct dsn_report *a, const struct dsn_
 /* Parses an exactly sized copy, so that reading past the end is an ASan report. */
 static int parse(const char *s, size_t n, struct dsn_report *r)
 {
-	char *copy = malloc(n ? n : 1);
+	char *copy = calloc(1, n ? n : 1); /* calloc: gcc -O2 sees malloc(1) bytes passed on unset */
 	if (n)
 		memcpy(copy, s, n);
 	/* garbage in the output struct must not matter */
