@@ -97,6 +97,7 @@ struct mon_conf {
 	int limits_daily_budget;    /* default 0 = unlimited */
 
 	int64_t readback_timeout_ms; /* default 30m */
+	int64_t readback_late_ms;    /* default 24h; 0: off */
 
 	char *alert_command;        /* NULL if not set */
 	int64_t alert_latency_ms;   /* default 10m */

@@ -135,6 +135,12 @@ const struct conf_key conf_schema[] = {
 	{ .path = "readback.timeout", .type = CONF_K_DURATION, .def = "\"30m\"", .min = SEC,
 	  .max = WEEK, .off = TOP(readback_timeout_ms),
 	  .doc = "Time after acceptance when a probe not found in the mailbox counts as missing. Polls: 1 s after acceptance, then 2, 4, 8 ... up to 60 s apart." },
+	{ .path = "readback.late", .type = CONF_K_DURATION, .def = "\"24h\"", .min = 0,
+	  .max = 4 * WEEK, .off = TOP(readback_late_ms),
+	  .doc = "After a probe was reported missing, run and probe --due keep looking for it this "
+		 "long after acceptance (every readback.timeout / 6, between 1 s and 5 min, on the "
+		 "same polls as other probes of the mailbox); a late arrival (or bounce) is recorded "
+		 "as a further result line with \"late\": true and cleaned up. 0 turns it off." },
 
 	{ .path = "alert", .type = CONF_K_GROUP, .doc = "The alert hook, run when a seed changes state." },
 	{ .path = "alert.command", .type = CONF_K_STRING, .def_doc = "none (no alerts)",

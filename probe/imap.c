@@ -14,11 +14,25 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define BODY_MAX (2u << 20) /* what one command may return to us */
+#define BODY_MAX (2u << 20)                  /* what one command may return to us */
+#define DISCOVERY_TTL_US (3600LL * 1000000)   /* CAPABILITY and the junk folder are kept this long */
+#define OR_CHUNK 64                           /* wanted probes per UID SEARCH */
+#define MAX_CANDIDATES 1024                   /* UIDs taken from one UID SEARCH */
+
+struct imap_conn {
+	CURL *easy;                 /* keeps its connection between polls */
+	char *who;                  /* url, username, ca_file, source_ip of the account it serves */
+	char selected[IMAP_FOLDER_MAX]; /* the folder selected by the last command on it ("": unsure) */
+	bool discovered;            /* CAPABILITY and LIST done, at discovered_us */
+	int64_t discovered_us;
+	char junk_folder[IMAP_FOLDER_MAX];
+	bool special_use, uidplus;
+};
 
 struct session {
 	const struct imap_account *acct;
 	struct imap_poll *p;
+	struct imap_conn *conn;
 	CURL *easy;
 	struct strbuf body;    /* the command's untagged data (WRITEFUNCTION) */
 	struct strbuf head;    /* untagged responses curl shows only as headers (SELECT's) */
@@ -84,7 +98,12 @@ static CURLcode run(struct session *s, const char *folder, const char *suffix, c
 	curl_easy_setopt(s->easy, CURLOPT_URL, url);
 	curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, request);
 	CURLcode rc = s->cancelled && s->cancelled(s->carg) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(s->easy);
-	s->p->n_commands++;
+	if (folder) /* libcurl SELECTed it (or had it selected): the server's selected mailbox now */
+		snprintf(s->conn->selected, sizeof s->conn->selected, "%s", rc == CURLE_OK ? folder : "");
+	long connects = 0;
+	if (s->p->n_commands++ == 0 && curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+	    connects > 0)
+		s->p->reused = false; /* the kept connection had gone (or there was none): a new one */
 	free(url);
 	return rc;
 }
@@ -92,9 +111,12 @@ static CURLcode run(struct session *s, const char *folder, const char *suffix, c
 static void set_error(struct session *s, const char *what, CURLcode rc)
 {
 	const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
-	if (rc == CURLE_LOGIN_DENIED && !strcmp(what, "login"))
+	if (rc == CURLE_LOGIN_DENIED && (!strcmp(what, "login") || !s->errbuf[0])) {
+		what = "login";
 		why = "the server refused the user name or password";
-	snprintf(s->p->error, sizeof s->p->error, "%s: %.200s", what, why);
+	}
+	if (!s->p->error[0])
+		snprintf(s->p->error, sizeof s->p->error, "%s: %.200s", what, why);
 }
 
 /* ---- parsing the untagged responses ---- */
@@ -184,15 +206,15 @@ static void find_junk(struct session *s)
 		if (has_flag(flags, "\\Noselect") || has_flag(flags, "\\NonExistent"))
 			continue;
 		if (special && has_flag(flags, "\\Junk")) {
-			snprintf(s->p->junk_folder, sizeof s->p->junk_folder, "%s", name);
-			s->p->special_use = true;
+			snprintf(s->conn->junk_folder, sizeof s->conn->junk_folder, "%s", name);
+			s->conn->special_use = true;
 			best = 0;
 			free(line);
 			break;
 		}
 		for (size_t i = 0; i < best; i++) {
 			if (strcasecmp(name, names[i]) == 0) {
-				snprintf(s->p->junk_folder, sizeof s->p->junk_folder, "%s", name);
+				snprintf(s->conn->junk_folder, sizeof s->conn->junk_folder, "%s", name);
 				best = i;
 				break;
 			}
@@ -200,14 +222,43 @@ static void find_junk(struct session *s)
 	}
 }
 
-/* "[UIDNEXT n]" / "[UIDVALIDITY n]" from SELECT's responses. */
-static uint32_t resp_code(const struct strbuf *sb, const char *code)
+/* "UIDNEXT n" / "UIDVALIDITY n" of a "* STATUS folder (...)" response. */
+static uint32_t status_item(const struct strbuf *sb, const char *item)
 {
-	const char *p = sb->s ? ci_find(sb->s, code) : NULL;
+	const char *st = sb->s ? ci_find(sb->s, "* STATUS ") : NULL;
+	const char *p = st ? ci_find(st, item) : NULL;
+	if (!p)
+		return 0;
+	unsigned long v = strtoul(p + strlen(item), NULL, 10);
+	return v > UINT32_MAX ? 0 : (uint32_t)v;
+}
+
+/* "[UIDNEXT n]" / "[UIDVALIDITY n]" of a SELECT or EXAMINE response (custom commands' untagged
+ * lines may come as data or as headers). */
+static uint32_t resp_code(const struct session *s, const char *code)
+{
+	const char *p = s->body.s ? ci_find(s->body.s, code) : NULL;
+	if (!p && s->head.s)
+		p = ci_find(s->head.s, code);
 	if (!p)
 		return 0;
 	unsigned long v = strtoul(p + strlen(code), NULL, 10);
 	return v > UINT32_MAX ? 0 : (uint32_t)v;
+}
+
+/* Appends folder as an IMAP quoted string; false for a name that cannot be one (CR, LF). */
+static bool quote_folder(struct strbuf *sb, const char *folder)
+{
+	sb_appendc(sb, '"');
+	for (const char *p = folder; *p; p++) {
+		if (*p == '\r' || *p == '\n')
+			return false;
+		if (*p == '"' || *p == '\\')
+			sb_appendc(sb, '\\');
+		sb_appendc(sb, *p);
+	}
+	sb_appendc(sb, '"');
+	return true;
 }
 
 /* The UIDs of "* SEARCH 1 2 3", at most max. */
@@ -293,38 +344,61 @@ static bool cleanup(struct session *s, const char *folder, uint32_t uid, char *n
 	return ok;
 }
 
-/* EXAMINE (read-only: fetching sets no \Seen) or SELECT folder again; curl keeps it as the
- * selected mailbox, so the next command on folder goes straight out. */
+/* EXAMINE (read-only: fetching sets no \\Seen) or SELECT folder again, the folder libcurl has
+ * selected by the last command; curl keeps it as the selected mailbox, so the next command on
+ * folder goes straight out. */
 static bool reselect(struct session *s, const char *folder, bool readonly)
 {
 	struct strbuf cmd;
 	sb_init(&cmd);
-	sb_append(&cmd, readonly ? "EXAMINE \"" : "SELECT \"");
-	for (const char *p = folder; *p; p++) {
-		if (*p == '\r' || *p == '\n') {
-			sb_fini(&cmd);
-			return false;
-		}
-		if (*p == '"' || *p == '\\')
-			sb_appendc(&cmd, '\\');
-		sb_appendc(&cmd, *p);
-	}
-	sb_appendc(&cmd, '"');
-	bool ok = run(s, NULL, NULL, cmd.s) == CURLE_OK;
+	sb_append(&cmd, readonly ? "EXAMINE " : "SELECT ");
+	bool ok = quote_folder(&cmd, folder) && run(s, NULL, NULL, cmd.s) == CURLE_OK;
 	sb_fini(&cmd);
 	return ok;
 }
 
-/* Bounce mode: is the fetched message (s->body) a bounce of w? Then it is recorded. */
-static struct imap_bounce *bounce_of(struct session *s, struct imap_want *w)
+/* The wanted probe with this id among want[0..n), or NULL. */
+static struct imap_want *want_by_id(struct imap_want *const *want, size_t n, const char *id)
 {
-	struct dsn_report *rep = xcalloc(1, sizeof *rep);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(want[i]->probe_id, id) == 0)
+			return want[i];
+	return NULL;
+}
+
+/* The wanted probe whose token this is, verified (HMAC, its seed), with uid inside its window;
+ * else NULL. */
+static struct imap_want *token_want(struct session *s, const char *token, struct imap_want *const *want, size_t n,
+				    int fi, uint32_t uid)
+{
 	char id[40];
 	int64_t sent;
+	/* The id first (unverified), to know whose seed the MAC must be for. */
+	if (strncmp(token, "v1.", 3) != 0)
+		return NULL;
+	const char *dot = strchr(token + 3, '.');
+	if (!dot || (size_t)(dot - token - 3) >= sizeof id)
+		return NULL;
+	snprintf(id, sizeof id, "%.*s", (int)(dot - token - 3), token + 3);
+	struct imap_want *w = want_by_id(want, n, id);
+	if (!w || uid < w->from_uid[fi])
+		return NULL;
+	const char *seed = w->seed[0] ? w->seed : s->acct->seed;
+	if (token_verify(s->acct->key, token, seed, id, sizeof id, &sent) != 0 || strcmp(id, w->probe_id) != 0)
+		return NULL;
+	return w;
+}
+
+/* Bounce mode: the fetched message (s->body), if it is a bounce of one of want[0..n) whose
+ * window includes uid (fi: the folder's index), recorded in that want; else NULL. */
+static struct imap_bounce *bounce_of(struct session *s, struct imap_want *const *want, size_t n, int fi,
+				     uint32_t uid)
+{
+	struct dsn_report *rep = xcalloc(1, sizeof *rep);
 	struct imap_bounce *b = NULL;
+	struct imap_want *w = NULL;
 	if (dsn_parse(s->body.s ? s->body.s : "", s->body.len, rep) == 0 && rep->token[0] &&
-	    token_verify(s->acct->key, rep->token, s->acct->seed, id, sizeof id, &sent) == 0 &&
-	    strcmp(id, w->probe_id) == 0) {
+	    (w = token_want(s, rep->token, want, n, fi, uid)) != NULL) {
 		w->bounces = xrealloc(w->bounces, (w->n_bounces + 1) * sizeof *w->bounces);
 		b = &w->bounces[w->n_bounces++];
 		memset(b, 0, sizeof *b);
@@ -349,101 +423,210 @@ static struct imap_bounce *bounce_of(struct session *s, struct imap_want *w)
 	return b;
 }
 
-/* Looks for w in folder (index fi: 0 INBOX, 1 junk). */
-static void search_folder(struct session *s, const char *folder, int fi, struct imap_want *w)
+/* Seed mode: the fetched header (s->body), if it carries the verified token of one of
+ * want[0..n) whose window includes uid, is that probe: found (or a duplicate of it). */
+static struct imap_want *probe_of(struct session *s, struct imap_want *const *want, size_t n, int fi, uint32_t uid)
 {
-	char cmd[160];
-	uint32_t from = w->from_uid[fi] ? w->from_uid[fi] : 1;
-	if (s->acct->bounces)
-		snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* TEXT \"v1.%s.\"", from, w->probe_id);
-	else
-		snprintf(cmd, sizeof cmd, "UID SEARCH UID %u:* HEADER %s \"v1.%s.\"", from, PROBE_TOKEN_HEADER,
-			 w->probe_id);
-	if (run(s, folder, NULL, cmd) != CURLE_OK)
-		return;
-	uint32_t validity = resp_code(&s->head, "[UIDVALIDITY ");
-	uint32_t next = resp_code(&s->head, "[UIDNEXT ");
-	if (next && !s->p->uidnext[fi]) { /* the folder's first SELECT in this poll */
-		s->p->uidnext[fi] = next;
-		s->p->uidvalidity[fi] = validity;
-	} else if (!next) { /* no new SELECT: same folder as the last command */
-		next = s->p->uidnext[fi];
-		validity = s->p->uidvalidity[fi];
+	char value[TOKEN_MAX + 64];
+	if (!header_field(s->body.s ? s->body.s : "", PROBE_TOKEN_HEADER, value, sizeof value))
+		return NULL;
+	return token_want(s, value, want, n, fi, uid); /* NULL: token-like, forged or another seed's */
+}
+
+/* One UID SEARCH for want[0..n) (n <= OR_CHUNK) in folder (index fi), which STATUS showed
+ * with UIDNEXT next; candidates fetched read-only, ours recorded and cleaned up. */
+static void search_chunk(struct session *s, const char *folder, int fi, struct imap_want *const *want, size_t n,
+			 uint32_t next)
+{
+	bool bounces = s->acct->bounces;
+	uint32_t from = UINT32_MAX;
+	for (size_t i = 0; i < n; i++)
+		if ((want[i]->from_uid[fi] ? want[i]->from_uid[fi] : 1) < from)
+			from = want[i]->from_uid[fi] ? want[i]->from_uid[fi] : 1;
+	if (next && from >= next)
+		return; /* nothing arrived since these probes' last search */
+	struct strbuf cmd;
+	sb_init(&cmd);
+	sb_appendf(&cmd, "UID SEARCH UID %u:*", from);
+	for (size_t i = 1; i < n; i++)
+		sb_append(&cmd, " OR");
+	for (size_t i = 0; i < n; i++) {
+		if (bounces)
+			sb_appendf(&cmd, " TEXT \"v1.%s.\"", want[i]->probe_id);
+		else
+			sb_appendf(&cmd, " HEADER %s \"v1.%s.\"", PROBE_TOKEN_HEADER, want[i]->probe_id);
 	}
-	if (validity && w->uidvalidity[fi] && validity != w->uidvalidity[fi]) {
-		/* The folder was recreated: UIDs start over, so does our window. */
-		w->from_uid[fi] = 0;
-		w->uidvalidity[fi] = validity;
-		search_folder(s, folder, fi, w);
+	CURLcode rc = run(s, folder, NULL, cmd.s);
+	sb_fini(&cmd);
+	if (rc != CURLE_OK) {
+		set_error(s, "UID SEARCH", rc);
 		return;
 	}
-	uint32_t uids[64];
-	size_t n = search_uids(&s->body, uids, sizeof uids / sizeof uids[0]);
+	uint32_t *uids = xmalloc(MAX_CANDIDATES * sizeof *uids);
+	size_t nu = search_uids(&s->body, uids, MAX_CANDIDATES);
 	bool readonly = false;
-	for (size_t i = 0; i < n && !w->found; i++) {
-		/* "n:*" also matches the highest UID when it is below n: skip what we searched before. */
+	char line[128];
+	for (size_t i = 0; i < nu; i++) {
+		/* "n:*" also matches the highest UID when it is below n: skip what was searched before. */
 		if (uids[i] < from)
 			continue;
 		if (!readonly && !(readonly = reselect(s, folder, true)))
-			break; /* never fetch read-write: a foreign message would get \Seen */
+			break; /* never fetch read-write: a foreign message would get \\Seen */
 		char suffix[48];
-		snprintf(suffix, sizeof suffix, ";UID=%u%s", uids[i], s->acct->bounces ? "" : ";SECTION=HEADER");
+		snprintf(suffix, sizeof suffix, ";UID=%u%s", uids[i], bounces ? "" : ";SECTION=HEADER");
 		if (run(s, folder, suffix, NULL) != CURLE_OK)
 			continue;
-		if (s->acct->bounces) {
-			struct imap_bounce *b = bounce_of(s, w);
+		char *note;
+		size_t notesz;
+		bool *cleaned;
+		if (bounces) {
+			struct imap_bounce *b = bounce_of(s, want, n, fi, uids[i]);
 			if (!b)
-				continue; /* not a bounce, or not of this probe: not ours, not touched */
+				continue; /* not a bounce, or not of these probes: not ours, not touched */
 			b->uid = uids[i];
 			snprintf(b->folder, sizeof b->folder, "%s", folder);
-			snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE)", b->uid);
-			b->internaldate = run(s, folder, NULL, cmd) == CURLE_OK ? internaldate(&s->body) : -1;
-			if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
-				if (!reselect(s, folder, false)) {
-					snprintf(b->cleanup_note, sizeof b->cleanup_note, "SELECT failed");
-					continue;
+			snprintf(line, sizeof line, "UID FETCH %u (INTERNALDATE)", b->uid);
+			b->internaldate = run(s, folder, NULL, line) == CURLE_OK ? internaldate(&s->body) : -1;
+			note = b->cleanup_note, notesz = sizeof b->cleanup_note, cleaned = &b->cleaned;
+		} else {
+			struct imap_want *w = probe_of(s, want, n, fi, uids[i]);
+			if (!w)
+				continue;
+			if (w->found) { /* a second copy of a probe found in this poll: ours too */
+				w->duplicates++;
+				char dup_note[160];
+				if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
+					if (!reselect(s, folder, false))
+						continue;
+					readonly = false;
 				}
-				readonly = false;
+				cleanup(s, folder, uids[i], dup_note, sizeof dup_note);
+				continue;
 			}
-			b->cleaned = cleanup(s, folder, b->uid, b->cleanup_note, sizeof b->cleanup_note);
-			continue;
+			w->found = true;
+			w->junk = fi == 1;
+			w->uid = uids[i];
+			snprintf(w->folder, sizeof w->folder, "%s", folder);
+			free(w->header);
+			w->header = xstrdup(s->body.s ? s->body.s : "");
+			snprintf(line, sizeof line, "UID FETCH %u (INTERNALDATE)", w->uid);
+			w->internaldate = run(s, folder, NULL, line) == CURLE_OK ? internaldate(&s->body) : -1;
+			note = w->cleanup_note, notesz = sizeof w->cleanup_note, cleaned = &w->cleaned;
 		}
-		char value[TOKEN_MAX + 64], id[40];
-		int64_t sent;
-		if (!header_field(s->body.s ? s->body.s : "", PROBE_TOKEN_HEADER, value, sizeof value) ||
-		    token_verify(s->acct->key, value, s->acct->seed, id, sizeof id, &sent) != 0 ||
-		    strcmp(id, w->probe_id) != 0)
-			continue; /* token-like, forged or another seed's: not ours, not touched */
-		w->found = true;
-		w->junk = fi == 1;
-		w->uid = uids[i];
-		snprintf(w->folder, sizeof w->folder, "%s", folder);
-		free(w->header);
-		w->header = xstrdup(s->body.s ? s->body.s : "");
-		snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE)", w->uid);
-		w->internaldate = run(s, folder, NULL, cmd) == CURLE_OK ? internaldate(&s->body) : -1;
-		if (s->acct->cleanup != IMAP_CLEANUP_KEEP && !reselect(s, folder, false)) {
-			snprintf(w->cleanup_note, sizeof w->cleanup_note, "SELECT failed");
-			break;
+		if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
+			if (!reselect(s, folder, false)) {
+				snprintf(note, notesz, "SELECT failed");
+				continue;
+			}
+			readonly = false;
 		}
-		w->cleaned = cleanup(s, folder, w->uid, w->cleanup_note, sizeof w->cleanup_note);
+		*cleaned = cleanup(s, folder, uids[i], note, notesz);
 	}
-	if (validity)
-		w->uidvalidity[fi] = validity;
-	if (!w->found && next > from)
-		w->from_uid[fi] = next; /* everything below was searched for this probe */
+	free(uids);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t f = want[i]->from_uid[fi] ? want[i]->from_uid[fi] : 1;
+		if (!want[i]->found && next > f)
+			want[i]->from_uid[fi] = next; /* everything below was searched for this probe */
+	}
 }
 
-int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*cancelled)(void *), void *carg)
+/* Looks for the wanted probes in folder (index fi: 0 INBOX, 1 junk). */
+static void search_folder(struct session *s, const char *folder, int fi)
 {
-	struct session s = { .acct = acct, .p = p, .cancelled = cancelled, .carg = carg };
+	/* UIDNEXT before the search: a message arriving meanwhile is above it, searched next time.
+	 * STATUS for a folder not selected; the selected one is EXAMINEd again instead, because
+	 * STATUS would show the session's old view of it (Dovecot does: new mail stays unseen). */
+	uint32_t next, validity;
+	if (s->conn->selected[0] && strcmp(s->conn->selected, folder) == 0) {
+		if (!reselect(s, folder, true)) {
+			set_error(s, "EXAMINE", CURLE_QUOTE_ERROR);
+			return;
+		}
+		next = resp_code(s, "[UIDNEXT ");
+		validity = resp_code(s, "[UIDVALIDITY ");
+	} else {
+		struct strbuf cmd;
+		sb_init(&cmd);
+		sb_append(&cmd, "STATUS ");
+		bool ok = quote_folder(&cmd, folder);
+		sb_append(&cmd, " (UIDNEXT UIDVALIDITY)");
+		CURLcode rc = ok ? run(s, NULL, NULL, cmd.s) : CURLE_BAD_FUNCTION_ARGUMENT;
+		sb_fini(&cmd);
+		if (rc != CURLE_OK) {
+			set_error(s, "STATUS", rc);
+			return;
+		}
+		next = status_item(&s->body, "UIDNEXT ");
+		validity = status_item(&s->body, "UIDVALIDITY ");
+	}
+	s->p->uidnext[fi] = next;
+	s->p->uidvalidity[fi] = validity;
+	struct imap_want *chunk[OR_CHUNK];
+	size_t n = 0;
+	for (size_t i = 0; i <= s->p->n_want; i++) {
+		struct imap_want *w = i < s->p->n_want ? &s->p->want[i] : NULL;
+		if (w && !w->found) {
+			if (validity && w->uidvalidity[fi] && validity != w->uidvalidity[fi])
+				w->from_uid[fi] = 0; /* the folder was recreated: UIDs start over, so does the window */
+			if (validity)
+				w->uidvalidity[fi] = validity;
+			chunk[n++] = w;
+		}
+		if (n && (n == OR_CHUNK || !w)) {
+			search_chunk(s, folder, fi, chunk, n, next);
+			n = 0;
+		}
+		if (s->p->error[0])
+			return;
+	}
+}
+
+struct imap_conn *imap_conn_new(void)
+{
+	return xcalloc(1, sizeof(struct imap_conn));
+}
+
+static void conn_drop(struct imap_conn *c)
+{
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	c->easy = NULL;
+	c->discovered = false;
+	c->selected[0] = '\0';
+}
+
+void imap_conn_free(struct imap_conn *c)
+{
+	if (!c)
+		return;
+	conn_drop(c);
+	free(c->who);
+	free(c);
+}
+
+int imap_poll_run(struct imap_conn *conn, const struct imap_account *acct, struct imap_poll *p,
+		  bool (*cancelled)(void *), void *carg)
+{
+	struct session s = { .acct = acct, .p = p, .conn = conn, .cancelled = cancelled, .carg = carg };
 	p->error[0] = '\0';
 	p->junk_folder[0] = '\0';
-	s.easy = curl_easy_init();
-	if (!s.easy) {
+	char *who = xasprintf("%s\n%s\n%s\n%s", acct->url, acct->username, acct->ca_file ? acct->ca_file : "",
+			      acct->source_ip ? acct->source_ip : "");
+	if (!conn->who || strcmp(conn->who, who) != 0) { /* another account: another connection */
+		conn_drop(conn);
+		free(conn->who);
+		conn->who = who;
+	} else {
+		free(who);
+	}
+	p->reused = conn->easy != NULL;
+	if (!conn->easy)
+		conn->easy = curl_easy_init();
+	if (!conn->easy) {
 		snprintf(p->error, sizeof p->error, "cannot create a libcurl handle");
 		return -1;
 	}
+	s.easy = conn->easy;
 	sb_init(&s.body);
 	sb_init(&s.head);
 	CURL *e = s.easy;
@@ -453,7 +636,7 @@ int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*c
 	curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* imap:// needs STARTTLS */
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (acct->ca_file)
+	if (acct->ca_file) /* (part of who: a handle never changes it) */
 		curl_easy_setopt(e, CURLOPT_CAINFO, acct->ca_file);
 	if (acct->source_ip) {
 		char iface[80];
@@ -471,27 +654,40 @@ int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*c
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, &s);
 
-	int rc = 0;
-	CURLcode c = run(&s, NULL, NULL, "CAPABILITY");
-	if (c != CURLE_OK) {
-		set_error(&s, "login", c);
-		rc = -1;
-	} else {
-		p->uidplus = s.body.s && ci_find(s.body.s, " UIDPLUS") != NULL;
-		find_junk(&s);
-		for (int fi = 0; fi < 2; fi++) {
-			const char *folder = fi == 0 ? "INBOX" : p->junk_folder;
-			if (!*folder)
-				continue;
-			for (size_t i = 0; i < p->n_want; i++)
-				if (!p->want[i].found)
-					search_folder(&s, folder, fi, &p->want[i]);
+	if (!conn->discovered || mono_us() - conn->discovered_us > DISCOVERY_TTL_US) {
+		CURLcode c = run(&s, NULL, NULL, "CAPABILITY");
+		if (c != CURLE_OK) {
+			set_error(&s, "login", c);
+		} else {
+			conn->uidplus = s.body.s && ci_find(s.body.s, " UIDPLUS") != NULL;
+			conn->junk_folder[0] = '\0';
+			conn->special_use = false;
+			find_junk(&s);
+			conn->discovered = true;
+			conn->discovered_us = mono_us();
 		}
 	}
-	curl_easy_cleanup(e);
+	if (!p->error[0]) {
+		p->uidplus = conn->uidplus;
+		p->special_use = conn->special_use;
+		snprintf(p->junk_folder, sizeof p->junk_folder, "%s", conn->junk_folder);
+		for (int fi = 0; fi < 2 && !p->error[0]; fi++) {
+			const char *folder = fi == 0 ? "INBOX" : p->junk_folder;
+			if (*folder)
+				search_folder(&s, folder, fi);
+		}
+	}
+	/* The handle points at this poll's buffers: unhook them before they go. */
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, NULL);
+	curl_easy_setopt(e, CURLOPT_PASSWORD, "");
+	if (p->error[0])
+		conn_drop(conn); /* start clean next time */
 	sb_fini(&s.body);
 	sb_fini(&s.head);
-	return rc;
+	return p->error[0] ? -1 : 0;
 }
 
 void imap_want_fini(struct imap_want *w)

@@ -1,12 +1,15 @@
-/* Readback over IMAP: one poll of one seed mailbox for the probes still wanted there, with
- * libcurl's easy interface (one connection reused for every command of the poll). Blocking:
- * run it on a worker thread (util/worker.h), never on the event loop.
+/* Readback over IMAP: one poll of one mailbox for the probes still wanted there, with libcurl's
+ * easy interface on a connection kept from poll to poll (struct imap_conn: one per account).
+ * Blocking: run it on a worker thread (util/worker.h), never on the event loop; one poll at a
+ * time per connection.
  *
- * A poll: LIST (SPECIAL-USE, else well-known names) finds the junk folder; in INBOX and the
- * junk folder, for each wanted probe, UID SEARCH UID from:* HEADER X-Mailcanary-Token
- * "v1.ID." finds candidates only among messages not searched before for that probe; each
- * candidate's header is fetched and its token verified (HMAC, this seed): a message that is
- * not ours is never touched. Found probes are deleted (UID STORE +FLAGS.SILENT (\Deleted),
+ * A connection's first poll: CAPABILITY (UIDPLUS) and LIST (SPECIAL-USE, else well-known names)
+ * find the junk folder; that is kept for an hour. Each poll, in INBOX and the junk folder:
+ * STATUS (UIDNEXT UIDVALIDITY), then one UID SEARCH UID from:* OR HEADER X-Mailcanary-Token
+ * "v1.ID1." HEADER ... "v1.ID2." ... for every wanted probe, from the lowest UID one of them
+ * has not searched yet; each candidate's header is fetched and its token verified (HMAC, this
+ * seed): a message that is not ours is never touched. A second verified copy of a probe found
+ * in the same poll (a duplicate delivery) is cleaned up too and counted. Found probes are deleted (UID STORE +FLAGS.SILENT (\Deleted),
  * then UID EXPUNGE of that UID only, when the server has UIDPLUS; without it the message
  * stays flagged, because a plain EXPUNGE would remove others' deleted mail), moved
  * (cleanup "move:FOLDER", UID MOVE) or kept.
@@ -70,6 +73,7 @@ struct imap_bounce {
  * per folder: 0 = INBOX, 1 = junk), uidvalidity with it (a change restarts from 1). */
 struct imap_want {
 	char probe_id[40];
+	char seed[72];                /* the seed its token is verified for; "": imap_account.seed */
 	uint32_t from_uid[2];
 	uint32_t uidvalidity[2];
 	/* results */
@@ -81,6 +85,7 @@ struct imap_want {
 	char *header;                 /* owned: the message's header block */
 	bool cleaned;                 /* deleted, moved or (keep) left as asked */
 	char cleanup_note[160];       /* what was done or why not ("no UIDPLUS: left flagged \Deleted") */
+	int duplicates;               /* further verified copies found (and cleaned up) with it */
 	/* bounce mode: bounces found by this poll (owned array; appended, never found) */
 	struct imap_bounce *bounces;
 	size_t n_bounces;
@@ -97,11 +102,20 @@ struct imap_poll {
 	uint32_t uidvalidity[2];
 	char error[256];          /* "" when the poll worked (even if nothing was found) */
 	int n_commands;           /* IMAP commands sent (for the benchmark) */
+	bool reused;              /* the connection of an earlier poll was used (no TLS, no login) */
 };
 
-/* Runs one poll. cancelled (may be NULL) is checked between commands and during transfers.
- * Returns 0, or -1 with p->error set (login refused, TLS, connection; wanted probes unchanged). */
-int imap_poll_run(const struct imap_account *acct, struct imap_poll *p, bool (*cancelled)(void *), void *carg);
+/* A connection kept between polls of one account. */
+struct imap_conn;
+struct imap_conn *imap_conn_new(void);
+void imap_conn_free(struct imap_conn *c); /* NULL: nothing */
+
+/* Runs one poll on conn (borrowed; a different account than its last poll starts a new
+ * connection). cancelled (may be NULL) is checked between commands and during transfers.
+ * Returns 0, or -1 with p->error set (login refused, TLS, connection; wanted probes unchanged;
+ * the connection is dropped). */
+int imap_poll_run(struct imap_conn *conn, const struct imap_account *acct, struct imap_poll *p,
+		  bool (*cancelled)(void *), void *carg);
 
 /* Frees what a poll stored in want[] (headers, bounces). */
 void imap_want_fini(struct imap_want *w);

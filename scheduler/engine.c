@@ -74,47 +74,58 @@ struct job {
 	struct job *lnext;             /* pump(): claimed, to launch after the journal sync */
 };
 
-/* A probe accepted and not yet read back (readback.timeout after acceptance at most): in the
- * seed's mailbox, and for bounces in its sender's bounce_imap mailbox. */
+/* A probe accepted and not yet read back: looked for in the seed's mailbox and, when its sender
+ * has a bounce_imap group, for bounces in the sender's mailbox, until readback.timeout after
+ * acceptance; then, reported missing, until readback.late (late). */
 struct rb {
 	struct engine *e;
 	struct rb *prev, *next;        /* e->rbs */
 	char probe_id[40];
 	char *seed_name;
-	char *bounce_key;              /* "sender:NAME": the bounce mailbox's window, or NULL */
-	int64_t sent_ms, accepted_ms, deadline_ms;
+	int64_t sent_ms, accepted_ms, deadline_ms; /* deadline: the timeout, or the late window's end */
 	char *json;                    /* the result line with "readback":{"status":"pending"} */
-	struct imap_want want;         /* windows and, once found, what was found */
-	struct imap_want bwant;        /* the bounce mailbox's windows for this probe */
+	struct imap_want want[2];      /* per mailbox: windows; [0], once found, what was found */
+	struct mbox *mb[2];            /* 0: the seed's mailbox, 1: the sender's bounce mailbox; NULL: none */
+	bool due[2];                   /* waiting for the next poll of mb[i] */
+	bool polling[2];               /* in the poll mb[i] runs now */
+	bool late;                     /* reported missing; looked for until deadline_ms */
 	struct strbuf bounces;         /* bounces found so far: JSON objects separated by ',' */
 	int n_bounces;
 	bool bounced;                  /* a bounce with action "failed" was found */
-	bool bounce_off;               /* the bounce mailbox refused the login: no more bounce polls */
 	char last_bounce[1024];        /* the latest bounce in words, for the human output */
-	int polls;
-	int commands;                  /* IMAP commands over all polls */
+	int polls;                     /* rounds (every mailbox polled once) */
+	int commands;                  /* IMAP commands of the polls it was part of */
+	int duplicates;                /* further copies of the probe found and cleaned up */
 	char last_error[256];
+	bool refused;                  /* the seed mailbox refused the login */
 	bool must_run;                 /* ENGINE_DUE: due at the start, polled even after the wait */
 	bool finish_run;               /* ENGINE_ONCE with wait_readback: the run waits for its end */
 	struct evtimer timer;
-	struct worker *w;              /* polling */
-	struct rb_req *req;
 };
 
-/* One account polled by a readback request. */
-struct rb_leg {
-	bool on;
-	struct imap_account acct;
-	char *url, *username, *password, *ca_file, *move_to, *source_ip;
-	struct imap_want want;
-	struct imap_poll poll;
+/* A mailbox polled for readbacks: a seed's (key: the seed name) or a sender's bounce mailbox
+ * (key "sender:NAME"). One poll at a time, on a worker thread, on an IMAP connection kept from
+ * poll to poll; a poll looks for every due probe of the mailbox at once. */
+struct mbox {
+	struct engine *e;
+	char *key;
+	int leg;                       /* 0: a seed's mailbox, 1: a sender's bounce mailbox */
+	struct imap_conn *conn;        /* used by the worker while polling */
+	struct rb **rbs;               /* readbacks watching it */
+	size_t n_rbs, cap_rbs;
+	struct worker *w;              /* polling */
+	struct mbox_req *req;
 };
 
 /* One poll's request, owned by the worker while it runs. */
-struct rb_req {
-	char *seed;
+struct mbox_req {
+	struct imap_account acct;
+	char *url, *username, *password, *ca_file, *move_to, *source_ip, *seed;
 	unsigned char key[TOKEN_KEY_LEN];
-	struct rb_leg leg[2];          /* 0: the seed's mailbox, 1: the sender's bounce mailbox */
+	struct imap_want *want;        /* copies of the due probes' windows */
+	struct rb **rbs;               /* whose they are (NULL: freed meanwhile) */
+	size_t n;
+	struct imap_poll poll;
 };
 
 struct domstate {
@@ -148,7 +159,10 @@ struct engine {
 	unsigned char token_key[TOKEN_KEY_LEN];
 	struct rb *rbs;
 	size_t n_polling;
-	struct strmap wins;            /* seed -> struct mbox_win * (owned) */
+	struct strmap wins;            /* seed or "sender:NAME" -> struct mbox_win * (owned) */
+	struct strmap mboxes;          /* seed or "sender:NAME" -> struct mbox * (in mbox_list) */
+	struct mbox **mbox_list;       /* owned */
+	size_t n_mbox;
 };
 
 /* What a seed mailbox looked like at the end of the last poll: a probe sent after it is
@@ -161,7 +175,7 @@ struct mbox_win {
 static void pump(struct engine *e);
 static void pump_soon(struct engine *e);
 static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
-		     const char *json, const char *bounces, int64_t first_poll_ms);
+		     const char *json, const char *bounces, int64_t late_until_ms, int64_t first_poll_ms);
 static void job_decided(struct job *job, struct probe_result *r);
 static bool rb_wanted(const struct conf_seed *seed);
 
@@ -475,7 +489,7 @@ static void job_decided(struct job *job, struct probe_result *r)
 				       tbuf, "json", line.s, NULL);
 		}
 		write_detail(e, line.s);
-		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, NULL, now + 1000);
+		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, NULL, 0, now + 1000);
 	} else if (r->final) {
 		write_final(e, job->probe_id, job->seed_name, line.s);
 	} else {
@@ -514,46 +528,97 @@ static void job_decided(struct job *job, struct probe_result *r)
 
 /* ---- readback ---- */
 
+static void mbox_detach(struct mbox *mb, struct rb *rb)
+{
+	for (size_t i = 0; i < mb->n_rbs; i++) {
+		if (mb->rbs[i] == rb) {
+			mb->rbs[i] = mb->rbs[--mb->n_rbs];
+			break;
+		}
+	}
+	for (size_t i = 0; mb->req && i < mb->req->n; i++)
+		if (mb->req->rbs[i] == rb)
+			mb->req->rbs[i] = NULL; /* the poll's result for it is dropped */
+}
+
+static void mbox_attach(struct mbox *mb, struct rb *rb)
+{
+	if (mb->n_rbs == mb->cap_rbs) {
+		mb->cap_rbs = mb->cap_rbs ? 2 * mb->cap_rbs : 4;
+		mb->rbs = xrealloc(mb->rbs, mb->cap_rbs * sizeof *mb->rbs);
+	}
+	mb->rbs[mb->n_rbs++] = rb;
+}
+
 static void rb_free(struct rb *rb)
 {
 	struct engine *e = rb->e;
 	evtimer_stop(e->loop, &rb->timer);
+	for (int i = 0; i < 2; i++)
+		if (rb->mb[i])
+			mbox_detach(rb->mb[i], rb);
 	if (rb->prev)
 		rb->prev->next = rb->next;
 	else
 		e->rbs = rb->next;
 	if (rb->next)
 		rb->next->prev = rb->prev;
-	imap_want_fini(&rb->want);
-	imap_want_fini(&rb->bwant);
+	imap_want_fini(&rb->want[0]);
+	imap_want_fini(&rb->want[1]);
 	sb_fini(&rb->bounces);
 	free(rb->seed_name);
-	free(rb->bounce_key);
 	free(rb->json);
 	free(rb);
 }
 
-static void rb_leg_fini(struct rb_leg *l)
+static void mbox_req_free(struct mbox_req *q)
 {
-	if (l->password) {
-		OPENSSL_cleanse(l->password, strlen(l->password));
-		free(l->password);
+	if (q->password) {
+		OPENSSL_cleanse(q->password, strlen(q->password));
+		free(q->password);
 	}
-	imap_want_fini(&l->want);
-	free(l->url);
-	free(l->username);
-	free(l->ca_file);
-	free(l->move_to);
-	free(l->source_ip);
-}
-
-static void rb_req_free(struct rb_req *q)
-{
 	OPENSSL_cleanse(q->key, sizeof q->key);
-	for (int i = 0; i < 2; i++)
-		rb_leg_fini(&q->leg[i]);
+	for (size_t i = 0; i < q->n; i++)
+		imap_want_fini(&q->want[i]);
+	free(q->want);
+	free(q->rbs);
+	free(q->url);
+	free(q->username);
+	free(q->ca_file);
+	free(q->move_to);
+	free(q->source_ip);
 	free(q->seed);
 	free(q);
+}
+
+static struct mbox *mbox_get(struct engine *e, const char *key, int leg)
+{
+	struct mbox *mb = strmap_get(&e->mboxes, key);
+	if (!mb) {
+		mb = xcalloc(1, sizeof *mb);
+		mb->e = e;
+		mb->key = xstrdup(key);
+		mb->leg = leg;
+		mb->conn = imap_conn_new();
+		strmap_put(&e->mboxes, key, mb);
+		e->mbox_list = xrealloc(e->mbox_list, (e->n_mbox + 1) * sizeof *e->mbox_list);
+		e->mbox_list[e->n_mbox++] = mb;
+	}
+	return mb;
+}
+
+static void mbox_free(struct mbox *mb)
+{
+	if (mb->w)
+		worker_cancel(mb->w); /* waits for the thread */
+	if (mb->req) {
+		mb->e->n_polling--;
+		mbox_req_free(mb->req);
+	}
+	imap_conn_free(mb->conn);
+	free(mb->rbs);
+	free(mb->key);
+	free(mb);
 }
 
 /* Replaces the first "from" in s by "to" (owned result). */
@@ -587,7 +652,7 @@ static bool placement_ok(const struct conf_seed *seed, const struct imap_want *w
  * authserv-id) and the Received chain as hops with per-hop delays. */
 static void header_forensics(struct json *j, const struct rb *rb, const struct conf_seed *seed)
 {
-	const char *h = rb->want.header;
+	const char *h = rb->want[0].header;
 	size_t len = strlen(h);
 	char at[32];
 	struct hdr_auth *auth = xcalloc(1, sizeof *auth);
@@ -636,13 +701,42 @@ static void header_forensics(struct json *j, const struct rb *rb, const struct c
 	free(chain);
 }
 
+static void rb_schedule(struct rb *rb, int64_t at_ms)
+{
+	evtimer_start(rb->e->loop, &rb->timer, mono_due_us(at_ms));
+}
+
+/* Polls of a late probe: readback.timeout / 6, between 1 s and 5 min. */
+static int64_t late_interval_ms(const struct engine *e)
+{
+	int64_t t = conf_of(e)->readback_timeout_ms / 6;
+	return t < 1000 ? 1000 : t > 300000 ? 300000 : t;
+}
+
+/* Journals a late watch (after the missing result's final and done records). */
+static void rb_journal_late(struct rb *rb)
+{
+	struct engine *e = rb->e;
+	if (!e->journal)
+		return;
+	char s[24], a[24], u[24];
+	snprintf(s, sizeof s, "%" PRId64, rb->sent_ms);
+	snprintf(a, sizeof a, "%" PRId64, rb->accepted_ms);
+	snprintf(u, sizeof u, "%" PRId64, rb->deadline_ms);
+	journal_append_lazy(e->journal, "late", "id", rb->probe_id, "seed", rb->seed_name, "sent", s, "acc", a, "until",
+			    u, "json", rb->json, NULL);
+	if (rb->bounces.len)
+		journal_append_lazy(e->journal, "bnc", "id", rb->probe_id, "json", rb->bounces.s, NULL);
+}
+
 static void rb_finish(struct rb *rb, const char *status)
 {
 	struct engine *e = rb->e;
 	int64_t now = wall_ms();
 	const struct conf_seed *seed = conf_seed_find(conf_of(e), rb->seed_name);
+	const struct imap_want *w = &rb->want[0];
 	bool found = strcmp(status, "found") == 0;
-	bool placed = found && placement_ok(seed, &rb->want);
+	bool placed = found && placement_ok(seed, w);
 	double delivery = -1;
 	struct strbuf obj;
 	struct json j;
@@ -651,25 +745,29 @@ static void rb_finish(struct rb *rb, const char *status)
 	json_init(&j, &obj);
 	json_obj_begin(&j);
 	json_kstr(&j, "status", status);
+	if (rb->late)
+		json_kbool(&j, "late", true);
 	if (found) {
-		json_kstr(&j, "folder", rb->want.folder);
-		json_kbool(&j, "junk", rb->want.junk);
+		json_kstr(&j, "folder", w->folder);
+		json_kbool(&j, "junk", w->junk);
 		json_kstr(&j, "expected_folder", seed && seed->expect_folder ? seed->expect_folder : "INBOX");
 		json_kstr(&j, "placement", placed ? "ok" : "unexpected");
-		if (rb->want.internaldate >= 0) {
+		if (w->internaldate >= 0) {
 			/* INTERNALDATE (1 s) against the end-of-data reply: the server's own figure. */
-			delivery = (double)rb->want.internaldate - (double)(rb->accepted_ms / 1000);
+			delivery = (double)w->internaldate - (double)(rb->accepted_ms / 1000);
 			if (delivery < 0)
 				delivery = 0;
 			json_kdouble(&j, "delivery_s", delivery, 0);
-			json_kstr(&j, "internaldate", iso8601_ms(rb->want.internaldate * 1000, at, sizeof at));
+			json_kstr(&j, "internaldate", iso8601_ms(w->internaldate * 1000, at, sizeof at));
 		}
 		json_kdouble(&j, "found_after_s", (double)(now - rb->accepted_ms) / 1000.0, 3);
-		json_kstr(&j, "cleanup", rb->want.cleanup_note);
-		if (rb->want.header)
+		json_kstr(&j, "cleanup", w->cleanup_note);
+		if (w->duplicates)
+			json_kint(&j, "duplicates", w->duplicates);
+		if (w->header)
 			header_forensics(&j, rb, seed);
 	}
-	if (rb->bounce_key) { /* the sender's bounce mailbox was watched: what came back */
+	if (rb->mb[1] || rb->bounces.len) { /* the sender's bounce mailbox was watched: what came back */
 		char *arr = xasprintf("[%s]", rb->bounces.len ? rb->bounces.s : "");
 		json_key(&j, "bounces");
 		json_raw(&j, arr);
@@ -687,15 +785,15 @@ static void rb_finish(struct rb *rb, const char *status)
 	free(repl);
 	sb_fini(&obj);
 	write_final(e, rb->probe_id, rb->seed_name, line);
-	log_info("event=readback probe=%s seed=%s status=%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name, status,
-		 found ? rb->want.folder : "-", rb->polls, rb->last_error[0] && !found ? " error=" : "",
-		 rb->last_error[0] && !found ? rb->last_error : "");
+	log_info("event=readback probe=%s seed=%s status=%s%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name,
+		 status, rb->late ? " late=1" : "", found ? w->folder : "-", rb->polls,
+		 rb->last_error[0] && !found ? " error=" : "", rb->last_error[0] && !found ? rb->last_error : "");
 	struct readback_done d = {
 		.seed = rb->seed_name,
 		.probe_id = rb->probe_id,
 		.status = status,
-		.folder = found ? rb->want.folder : "",
-		.junk = rb->want.junk,
+		.folder = found ? w->folder : "",
+		.junk = w->junk,
 		.placement_ok = placed,
 		.delivery_s = delivery,
 		.error = found ? "" : rb->last_error,
@@ -705,12 +803,80 @@ static void rb_finish(struct rb *rb, const char *status)
 		.n_bounces = rb->n_bounces,
 		.bounced = rb->bounced,
 		.bounce = rb->last_bounce,
+		.late = rb->late,
 	};
 	if (e->p.on_readback)
 		e->p.on_readback(e->p.arg, &d);
 	free(line);
+	/* Missing is not the end in run and probe --due: a late arrival is still recorded. */
+	int64_t late_until = rb->accepted_ms + conf_of(e)->readback_late_ms;
+	if (strcmp(status, "missing") == 0 && !rb->late && e->p.mode != ENGINE_ONCE && conf_of(e)->readback_late_ms > 0 &&
+	    late_until > now && rb->mb[0]) {
+		rb->late = true;
+		rb->finish_run = false;
+		rb->deadline_ms = late_until;
+		rb_journal_late(rb);
+		rb_schedule(rb, now + late_interval_ms(e));
+	} else {
+		rb_free(rb);
+	}
+	pump_soon(e);
+}
+
+/* A late watch ran out: nothing more to say. */
+static void rb_drop_late(struct rb *rb)
+{
+	struct engine *e = rb->e;
+	if (e->journal)
+		journal_append_lazy(e->journal, "done", "id", rb->probe_id, NULL);
+	log_debug("event=late_gone probe=%s seed=%s", rb->probe_id, rb->seed_name);
 	rb_free(rb);
 	pump_soon(e);
+}
+
+/* The readback's time is up. */
+static void rb_deadline(struct rb *rb)
+{
+	if (rb->late)
+		rb_drop_late(rb);
+	else
+		rb_finish(rb, rb->last_error[0] ? "error" : rb->mb[0] ? "missing" : "skipped");
+}
+
+/* Every mailbox of rb was polled once more: decide, or schedule the next round. */
+static void rb_after_round(struct rb *rb)
+{
+	struct engine *e = rb->e;
+	rb->polls++;
+	int64_t now = wall_ms();
+	if (rb->want[0].found) {
+		rb_finish(rb, "found");
+		return;
+	}
+	if (rb->bounced) {
+		rb_finish(rb, "bounced");
+		return;
+	}
+	if (rb->refused || (!rb->mb[0] && !rb->mb[1])) { /* a wrong password does not get better by waiting */
+		if (rb->late)
+			rb_drop_late(rb);
+		else
+			rb_finish(rb, "error");
+		return;
+	}
+	if (now >= rb->deadline_ms) {
+		rb_deadline(rb);
+		return;
+	}
+	/* Soon after acceptance, then backing off: 1, 2, 4 ... 60 s; late: late_interval_ms(). */
+	int64_t delay = rb->late ? late_interval_ms(e) : rb->polls >= 6 ? 60000 : (int64_t)1000 << rb->polls;
+	rb_schedule(rb, now + delay < rb->deadline_ms ? now + delay : rb->deadline_ms);
+	pump_soon(e);
+}
+
+static bool rb_idle(const struct rb *rb)
+{
+	return !rb->due[0] && !rb->due[1] && !rb->polling[0] && !rb->polling[1];
 }
 
 static bool rb_cancelled(void *w)
@@ -718,18 +884,11 @@ static bool rb_cancelled(void *w)
 	return worker_cancelled(w);
 }
 
-/* On the worker thread: the loop leaves rb->req alone until rb_work_done(). */
-static void rb_work(struct worker *w, void *arg)
+/* On the worker thread: the loop leaves mb->req and mb->conn alone until mbox_work_done(). */
+static void mbox_work(struct worker *w, void *arg)
 {
-	struct rb_req *q = ((struct rb *)arg)->req;
-	for (int i = 0; i < 2 && !worker_cancelled(w); i++)
-		if (q->leg[i].on)
-			imap_poll_run(&q->leg[i].acct, &q->leg[i].poll, rb_cancelled, w);
-}
-
-static void rb_schedule(struct rb *rb, int64_t at_ms)
-{
-	evtimer_start(rb->e->loop, &rb->timer, mono_due_us(at_ms));
+	struct mbox *mb = arg;
+	imap_poll_run(mb->conn, &mb->req->acct, &mb->req->poll, rb_cancelled, w);
 }
 
 /* What a mailbox (window key: a seed name or "sender:NAME") looked like at the end of a poll. */
@@ -807,114 +966,163 @@ static bool login_refused(const struct imap_poll *p)
 	return strncmp(p->error, "login:", 6) == 0 && strstr(p->error, "refused");
 }
 
-static void rb_work_done(void *arg)
+static void mbox_kick(struct mbox *mb);
+
+static void mbox_work_done(void *arg)
 {
-	struct rb *rb = arg;
-	struct engine *e = rb->e;
-	struct rb_req *q = rb->req;
-	struct rb_leg *seed_leg = &q->leg[0], *bounce_leg = &q->leg[1];
-	rb->req = NULL;
-	rb->w = NULL;
+	struct mbox *mb = arg;
+	struct engine *e = mb->e;
+	struct mbox_req *q = mb->req;
+	int leg = mb->leg;
+	mb->req = NULL;
+	mb->w = NULL;
 	e->n_polling--;
-	rb->polls++;
-	rb->last_error[0] = '\0';
-	bool refused = false;
-	if (seed_leg->on) {
-		rb->commands += seed_leg->poll.n_commands;
-		/* The mailbox's state for the next probes of this seed. */
-		win_update(e, rb->seed_name, &seed_leg->poll);
-		/* The windows move on; a found message's details come back with it. */
-		imap_want_fini(&rb->want);
-		rb->want = seed_leg->want;
-		seed_leg->want.header = NULL;
-		seed_leg->want.bounces = NULL;
-		seed_leg->want.n_bounces = 0;
-		if (seed_leg->poll.error[0])
-			snprintf(rb->last_error, sizeof rb->last_error, "%s", seed_leg->poll.error);
-		refused = login_refused(&seed_leg->poll); /* a wrong password does not get better by waiting */
-	}
-	if (bounce_leg->on) {
-		rb->commands += bounce_leg->poll.n_commands;
-		if (rb->bounce_key)
-			win_update(e, rb->bounce_key, &bounce_leg->poll);
-		memcpy(rb->bwant.from_uid, bounce_leg->want.from_uid, sizeof rb->bwant.from_uid);
-		memcpy(rb->bwant.uidvalidity, bounce_leg->want.uidvalidity, sizeof rb->bwant.uidvalidity);
-		rb_take_bounces(rb, &bounce_leg->want);
-		if (bounce_leg->poll.error[0] && !rb->last_error[0])
-			snprintf(rb->last_error, sizeof rb->last_error, "bounce mailbox: %.230s", bounce_leg->poll.error);
-		if (login_refused(&bounce_leg->poll)) {
-			rb->bounce_off = true;
-			refused = refused || !seed_leg->on;
+	win_update(e, mb->key, &q->poll);
+	struct rb **done = xcalloc(q->n ? q->n : 1, sizeof *done);
+	size_t nd = 0;
+	bool refused = login_refused(&q->poll);
+	for (size_t i = 0; i < q->n; i++) {
+		struct rb *rb = q->rbs[i];
+		struct imap_want *w = &q->want[i];
+		if (!rb)
+			continue; /* finished meanwhile */
+		rb->polling[leg] = false;
+		rb->commands += q->poll.n_commands;
+		if (leg == 0) {
+			/* The windows move on; a found message's details come back with it. */
+			imap_want_fini(&rb->want[0]);
+			rb->want[0] = *w;
+			w->header = NULL;
+			w->bounces = NULL;
+			w->n_bounces = 0;
+			if (q->poll.error[0])
+				snprintf(rb->last_error, sizeof rb->last_error, "%s", q->poll.error);
+			else
+				rb->last_error[0] = '\0';
+			rb->refused = rb->refused || refused;
+		} else {
+			memcpy(rb->want[1].from_uid, w->from_uid, sizeof w->from_uid);
+			memcpy(rb->want[1].uidvalidity, w->uidvalidity, sizeof w->uidvalidity);
+			rb_take_bounces(rb, w);
+			if (q->poll.error[0] && (!rb->last_error[0] || !rb->mb[0]))
+				snprintf(rb->last_error, sizeof rb->last_error, "bounce mailbox: %.230s", q->poll.error);
+			if (refused) { /* no more bounce polls for it */
+				mbox_detach(mb, rb);
+				rb->mb[1] = NULL;
+			}
 		}
+		done[nd++] = rb;
 	}
-	bool had_seed_leg = seed_leg->on;
-	rb_req_free(q);
-	int64_t now = wall_ms();
-	if (rb->want.found) {
-		rb_finish(rb, "found");
-		return;
-	}
-	if (rb->bounced) {
-		rb_finish(rb, "bounced");
-		return;
-	}
-	if (refused) {
-		rb_finish(rb, "error");
-		return;
-	}
-	if (now >= rb->deadline_ms) {
-		rb_finish(rb, rb->last_error[0] ? "error" : had_seed_leg ? "missing" : "skipped");
-		return;
-	}
-	/* Soon after acceptance, then backing off: 1, 2, 4 ... 60 s. */
-	int64_t delay = rb->polls >= 6 ? 60000 : (int64_t)1000 << rb->polls;
-	rb_schedule(rb, now + delay < rb->deadline_ms ? now + delay : rb->deadline_ms);
+	mbox_req_free(q);
+	for (size_t i = 0; i < nd; i++)
+		if (rb_idle(done[i]))
+			rb_after_round(done[i]);
+	free(done);
+	mbox_kick(mb); /* probes that became due meanwhile */
 	pump_soon(e);
 }
 
-/* Fills a leg from an IMAP account of the configuration; -1 with *err when its password cannot
- * be read. */
-static int rb_leg_setup(struct rb_leg *l, const struct conf_imap *ci, const struct rb_req *q, long timeout_ms,
-			bool bounces, const struct imap_want *want, char **err)
+/* The IMAP account behind a mailbox in the current configuration, or NULL. */
+static const struct conf_imap *mbox_account(const struct engine *e, const struct mbox *mb)
 {
-	l->password = conf_read_secret(ci->password_file, ci->password_env, err);
-	if (!l->password)
-		return -1;
-	l->on = true;
-	l->url = xstrdup(ci->url);
-	l->username = xstrdup(ci->username);
-	l->ca_file = xstrdup(ci->ca_file);
-	l->source_ip = xstrdup(ci->source_ip);
+	const struct mon_conf *c = conf_of(e);
+	if (mb->leg == 0) {
+		const struct conf_seed *seed = conf_seed_find(c, mb->key);
+		return seed && seed->imap.set ? &seed->imap : NULL;
+	}
+	for (size_t i = 0; i < c->n_senders; i++)
+		if (strcmp(c->senders[i].name, mb->key + strlen("sender:")) == 0)
+			return c->senders[i].bounce_imap.set ? &c->senders[i].bounce_imap : NULL;
+	return NULL;
+}
+
+/* Starts a poll of mb for its due probes, unless one runs (its end starts the next). */
+static void mbox_kick(struct mbox *mb)
+{
+	struct engine *e = mb->e;
+	int leg = mb->leg;
+	if (mb->w)
+		return;
+	size_t n = 0;
+	for (size_t i = 0; i < mb->n_rbs; i++)
+		n += mb->rbs[i]->due[leg];
+	if (!n)
+		return;
+	struct rb **due = xcalloc(n, sizeof *due);
+	n = 0;
+	for (size_t i = 0; i < mb->n_rbs; i++)
+		if (mb->rbs[i]->due[leg])
+			due[n++] = mb->rbs[i];
+	const struct conf_imap *ci = mbox_account(e, mb);
+	char *err = NULL, *password = NULL;
+	if (ci)
+		password = conf_read_secret(ci->password_file, ci->password_env, &err);
+	if (!password) {
+		/* The account is gone or its password unreadable: these readbacks end with that. */
+		for (size_t i = 0; i < n; i++) {
+			struct rb *rb = due[i];
+			rb->due[leg] = false;
+			if (!ci)
+				snprintf(rb->last_error, sizeof rb->last_error, "%s", leg == 0 ? "the seed has no imap group any more"
+											: "the sender has no bounce_imap group any more");
+			else
+				snprintf(rb->last_error, sizeof rb->last_error, "cannot read the %sIMAP password: %.180s",
+					 leg == 0 ? "" : "bounce mailbox's ", err);
+			mbox_detach(mb, rb);
+			rb->mb[leg] = NULL;
+			if (leg == 0)
+				rb->refused = true;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (rb_idle(due[i]))
+				rb_after_round(due[i]);
+		free(err);
+		free(due);
+		return;
+	}
+	struct mbox_req *q = xcalloc(1, sizeof *q);
+	q->password = password;
+	q->url = xstrdup(ci->url);
+	q->username = xstrdup(ci->username);
+	q->ca_file = xstrdup(ci->ca_file);
+	q->source_ip = xstrdup(ci->source_ip);
+	q->seed = xstrdup(leg == 0 ? mb->key : "");
 	bool move = ci->cleanup && strncmp(ci->cleanup, "move:", 5) == 0;
-	l->move_to = move ? xstrdup(ci->cleanup + 5) : NULL;
-	l->want = *want;
-	l->want.header = NULL;
-	l->want.bounces = NULL;
-	l->want.n_bounces = 0;
-	l->acct = (struct imap_account){
-		.url = l->url,
-		.username = l->username,
-		.password = l->password,
-		.ca_file = l->ca_file,
-		.source_ip = l->source_ip,
+	q->move_to = move ? xstrdup(ci->cleanup + 5) : NULL;
+	memcpy(q->key, e->token_key, sizeof q->key);
+	q->n = n;
+	q->rbs = due;
+	q->want = xcalloc(n, sizeof *q->want);
+	for (size_t i = 0; i < n; i++) {
+		struct rb *rb = due[i];
+		q->want[i] = rb->want[leg];
+		q->want[i].header = NULL;
+		q->want[i].bounces = NULL;
+		q->want[i].n_bounces = 0;
+		snprintf(q->want[i].seed, sizeof q->want[i].seed, "%s", rb->seed_name);
+		rb->due[leg] = false;
+		rb->polling[leg] = true;
+	}
+	q->acct = (struct imap_account){
+		.url = q->url,
+		.username = q->username,
+		.password = q->password,
+		.ca_file = q->ca_file,
+		.source_ip = q->source_ip,
 		.seed = q->seed,
 		.key = q->key,
 		.cleanup = !ci->cleanup || strcmp(ci->cleanup, "delete") == 0 ? IMAP_CLEANUP_DELETE
 			   : strcmp(ci->cleanup, "keep") == 0		      ? IMAP_CLEANUP_KEEP
 									      : IMAP_CLEANUP_MOVE,
-		.move_to = l->move_to,
-		.timeout_ms = timeout_ms,
-		.bounces = bounces,
+		.move_to = q->move_to,
+		.timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? (long)conf_of(e)->timeouts.command_ms : 60000,
+		.bounces = leg == 1,
 	};
-	l->poll.want = &l->want;
-	l->poll.n_want = 1;
-	return 0;
-}
-
-/* Where a probe of seed is read back: its mailbox, its sender's bounce mailbox. */
-static bool rb_wanted(const struct conf_seed *seed)
-{
-	return seed && (seed->imap.set || (seed->sender && seed->sender->bounce_imap.set));
+	q->poll.want = q->want;
+	q->poll.n_want = n;
+	mb->req = q;
+	e->n_polling++;
+	mb->w = worker_start(e->loop, mbox_work, mbox_work_done, mb);
 }
 
 static void rb_timer_cb(void *arg)
@@ -925,77 +1133,69 @@ static void rb_timer_cb(void *arg)
 		return; /* journaled: the next run goes on */
 	rb->must_run = false;
 	int64_t now = wall_ms();
-	const struct conf_seed *seed = conf_seed_find(conf_of(e), rb->seed_name);
-	bool bounce_watch = seed && seed->sender && seed->sender->bounce_imap.set && !rb->bounce_off && rb->bounce_key;
-	if (!seed || (!seed->imap.set && !bounce_watch)) {
-		snprintf(rb->last_error, sizeof rb->last_error, "the seed has no imap group any more");
-		rb_finish(rb, "error");
+	if (!conf_seed_find(conf_of(e), rb->seed_name)) {
+		snprintf(rb->last_error, sizeof rb->last_error, "the seed is no longer configured");
+		if (rb->late)
+			rb_drop_late(rb);
+		else
+			rb_finish(rb, "error");
 		return;
 	}
 	if (now > rb->deadline_ms + 1000 && rb->polls > 0) {
-		rb_finish(rb, rb->last_error[0] ? "error" : seed->imap.set ? "missing" : "skipped");
+		rb_deadline(rb);
 		return;
 	}
-	long timeout_ms = conf_of(e)->timeouts.command_ms < 60000 ? (long)conf_of(e)->timeouts.command_ms : 60000;
-	struct rb_req *q = xcalloc(1, sizeof *q);
-	q->seed = xstrdup(seed->name);
-	memcpy(q->key, e->token_key, sizeof q->key);
-	char *err = NULL;
-	if (seed->imap.set && rb_leg_setup(&q->leg[0], &seed->imap, q, timeout_ms, false, &rb->want, &err) < 0) {
-		snprintf(rb->last_error, sizeof rb->last_error, "cannot read the IMAP password: %s", err);
-		free(err);
-		rb_req_free(q);
-		rb_finish(rb, "error");
-		return;
-	}
-	if (bounce_watch &&
-	    rb_leg_setup(&q->leg[1], &seed->sender->bounce_imap, q, timeout_ms, true, &rb->bwant, &err) < 0) {
-		snprintf(rb->last_error, sizeof rb->last_error, "cannot read the bounce mailbox's IMAP password: %s",
-			 err);
-		free(err);
-		rb_req_free(q);
-		rb_finish(rb, "error");
-		return;
-	}
-	rb->req = q;
-	e->n_polling++;
-	rb->w = worker_start(e->loop, rb_work, rb_work_done, rb);
+	struct mbox *mbs[2] = { rb->mb[0], rb->mb[1] };
+	for (int i = 0; i < 2; i++)
+		if (mbs[i])
+			rb->due[i] = true;
+	for (int i = 0; i < 2; i++)
+		if (mbs[i])
+			mbox_kick(mbs[i]); /* may end rb (an account gone): rb is not used after this */
 }
 
+/* Where a probe of seed is read back: its mailbox, its sender's bounce mailbox. */
+static bool rb_wanted(const struct conf_seed *seed)
+{
+	return seed && (seed->imap.set || (seed->sender && seed->sender->bounce_imap.set));
+}
+
+/* late_until_ms: 0, or a late watch (reported missing) until then. */
 static void rb_start(struct engine *e, const char *probe_id, const char *seed, int64_t sent_ms, int64_t accepted_ms,
-		     const char *json, const char *bounces, int64_t first_poll_ms)
+		     const char *json, const char *bounces, int64_t late_until_ms, int64_t first_poll_ms)
 {
 	struct rb *rb = xcalloc(1, sizeof *rb);
-	const struct mbox_win *win = strmap_get(&e->wins, seed);
-	for (int f = 0; win && win->at_ms < sent_ms && f < 2; f++) {
-		rb->want.from_uid[f] = win->next[f];
-		rb->want.uidvalidity[f] = win->validity[f];
-	}
 	const struct conf_seed *cs = conf_seed_find(conf_of(e), seed);
-	if (cs && cs->sender && cs->sender->bounce_imap.set) {
-		rb->bounce_key = xasprintf("sender:%s", cs->sender->name);
-		win = strmap_get(&e->wins, rb->bounce_key);
+	char *bkey = cs && cs->sender && cs->sender->bounce_imap.set ? xasprintf("sender:%s", cs->sender->name) : NULL;
+	const char *keys[2] = { cs && cs->imap.set ? seed : NULL, bkey };
+	rb->e = e;
+	for (int i = 0; i < 2; i++) {
+		snprintf(rb->want[i].probe_id, sizeof rb->want[i].probe_id, "%s", probe_id);
+		rb->want[i].internaldate = -1;
+		if (!keys[i])
+			continue;
+		const struct mbox_win *win = strmap_get(&e->wins, keys[i]);
 		for (int f = 0; win && win->at_ms < sent_ms && f < 2; f++) {
-			rb->bwant.from_uid[f] = win->next[f];
-			rb->bwant.uidvalidity[f] = win->validity[f];
+			rb->want[i].from_uid[f] = win->next[f];
+			rb->want[i].uidvalidity[f] = win->validity[f];
 		}
+		rb->mb[i] = mbox_get(e, keys[i], i);
+		mbox_attach(rb->mb[i], rb);
 	}
+	free(bkey);
 	sb_init(&rb->bounces);
 	if (bounces && *bounces) {
 		sb_append(&rb->bounces, bounces);
 		rb->n_bounces = 1; /* at least: only "delayed" ones, or it would have ended */
 	}
-	rb->e = e;
 	snprintf(rb->probe_id, sizeof rb->probe_id, "%s", probe_id);
-	snprintf(rb->want.probe_id, sizeof rb->want.probe_id, "%s", probe_id);
-	snprintf(rb->bwant.probe_id, sizeof rb->bwant.probe_id, "%s", probe_id);
-	rb->want.internaldate = -1;
 	rb->seed_name = xstrdup(seed);
 	rb->sent_ms = sent_ms;
 	rb->accepted_ms = accepted_ms;
-	rb->deadline_ms = accepted_ms + conf_of(e)->readback_timeout_ms;
+	rb->late = late_until_ms > 0;
+	rb->deadline_ms = rb->late ? late_until_ms : accepted_ms + conf_of(e)->readback_timeout_ms;
 	rb->json = xstrdup(json);
-	rb->finish_run = e->p.mode == ENGINE_ONCE && e->p.wait_readback;
+	rb->finish_run = e->p.mode == ENGINE_ONCE && e->p.wait_readback && !rb->late;
 	evtimer_init(&rb->timer, rb_timer_cb, rb);
 	rb->next = e->rbs;
 	if (e->rbs)
@@ -1006,13 +1206,17 @@ static void rb_start(struct engine *e, const char *probe_id, const char *seed, i
 
 static void rb_cancel_all(struct engine *e)
 {
-	for (struct rb *rb = e->rbs; rb; rb = rb->next) {
-		if (!rb->w)
+	for (size_t i = 0; i < e->n_mbox; i++) {
+		struct mbox *mb = e->mbox_list[i];
+		if (!mb->w)
 			continue;
-		worker_cancel(rb->w);
-		rb->w = NULL;
-		rb_req_free(rb->req);
-		rb->req = NULL;
+		worker_cancel(mb->w);
+		mb->w = NULL;
+		for (size_t j = 0; j < mb->req->n; j++)
+			if (mb->req->rbs[j])
+				mb->req->rbs[j]->polling[mb->leg] = false;
+		mbox_req_free(mb->req);
+		mb->req = NULL;
 		e->n_polling--;
 	}
 }
@@ -1198,7 +1402,7 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 			continue;
 		if (p->state == JPROBE_READBACK) {
 			rb_start(e, p->id, p->seed, p->sent_ms, p->accepted_ms, p->final_json ? p->final_json : "", p->bounces,
-				 wall_ms());
+				 p->late_until_ms, wall_ms());
 			continue;
 		}
 		const struct conf_seed *seed = conf_seed_find(c, p->seed);
@@ -1343,6 +1547,7 @@ struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, 
 	e->loop = evloop_new();
 	strmap_init(&e->doms, true);
 	strmap_init(&e->wins, false);
+	strmap_init(&e->mboxes, false);
 	evtimer_init(&e->pump_timer, pump_timer_cb, e);
 	evtimer_init(&e->end_timer, end_timer_cb, e);
 	evtimer_init(&e->idle_check, idle_check_cb, e);
@@ -1504,6 +1709,10 @@ void engine_free(struct engine *e)
 		if (e->wins.slots[i].key)
 			free(e->wins.slots[i].value);
 	strmap_fini(&e->wins);
+	for (size_t i = 0; i < e->n_mbox; i++)
+		mbox_free(e->mbox_list[i]);
+	free(e->mbox_list);
+	strmap_fini(&e->mboxes);
 	journal_close(e->journal);
 	evloop_free(e->loop);
 	OPENSSL_cleanse(e->token_key, sizeof e->token_key);

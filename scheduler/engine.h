@@ -36,6 +36,7 @@ struct readback_done {
 	int n_bounces;          /* bounces of the probe found in the sender's bounce mailbox */
 	bool bounced;           /* one of them says "failed" */
 	const char *bounce;     /* the latest bounce in words ("failed 5.1.1 at rcpt by mx: 550 ..."), or "" */
+	bool late;              /* after a missing result: found (or bounced) late */
 };
 
 struct engine_params {

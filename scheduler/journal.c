@@ -287,6 +287,22 @@ static int apply(struct reducer *rd, const char *type, const struct fields *f)
 		p->state = JPROBE_READBACK;
 		p->sent_ms = sent;
 		p->accepted_ms = acc;
+		p->late_until_ms = 0;
+		set_str(&p->final_json, json);
+		return 0;
+	}
+	if (strcmp(type, "late") == 0) { /* reported missing; still looked for until "until" */
+		const char *json = field(f, "json"), *seed = field(f, "seed");
+		int64_t sent, acc, until;
+		if (!json || !seed || !field_i64(f, "sent", &sent) || !field_i64(f, "acc", &acc) ||
+		    !field_i64(f, "until", &until) || until <= 0)
+			return -1;
+		struct jprobe *p = probe_get(rd, id, true);
+		set_str(&p->seed, seed);
+		p->state = JPROBE_READBACK;
+		p->sent_ms = sent;
+		p->accepted_ms = acc;
+		p->late_until_ms = until;
 		set_str(&p->final_json, json);
 		return 0;
 	}
@@ -380,7 +396,8 @@ static int replay_line(struct reducer *rd, char *line, const char **why)
 	if (apply(rd, type, &f) < 0) {
 		*why = strcmp(type, "seen") && strcmp(type, "send") && strcmp(type, "wait") && strcmp(type, "final") &&
 				       strcmp(type, "done") && strcmp(type, "budget") && strcmp(type, "rb") &&
-				       strcmp(type, "win") && strcmp(type, "bnc")
+				       strcmp(type, "win") && strcmp(type, "bnc") &&
+				       strcmp(type, "late")
 			       ? "unknown record type"
 			       : "record lacks a required field";
 		return -1;
@@ -544,8 +561,14 @@ static void state_text(const struct journal_state *st, struct strbuf *out)
 		if (p->state == JPROBE_READBACK) {
 			snprintf(a, sizeof a, "%" PRId64, p->sent_ms);
 			snprintf(b, sizeof b, "%" PRId64, p->accepted_ms);
-			emit(out, "rb", "id", p->id, "seed", p->seed, "sent", a, "acc", b, "json",
-			     p->final_json ? p->final_json : "", NULL);
+			if (p->late_until_ms) {
+				snprintf(c, sizeof c, "%" PRId64, p->late_until_ms);
+				emit(out, "late", "id", p->id, "seed", p->seed, "sent", a, "acc", b, "until", c, "json",
+				     p->final_json ? p->final_json : "", NULL);
+			} else {
+				emit(out, "rb", "id", p->id, "seed", p->seed, "sent", a, "acc", b, "json",
+				     p->final_json ? p->final_json : "", NULL);
+			}
 			if (p->bounces)
 				emit(out, "bnc", "id", p->id, "json", p->bounces, NULL);
 			continue;

@@ -11,6 +11,8 @@
  *                                                    retry due at next (ms; 0: none yet)
  *   rb    id= seed= sent= acc= json=           accepted at acc (ms); readback pending; json is the
  *                                              result line with "readback":{"status":"pending"}
+ *   late  id= seed= sent= acc= until= json=   reported missing (final and done came before); still
+ *                                              looked for until until (ms); json: the pending line
  *   bnc   id= json=                            bounces of a probe being read back, found so far
  *                                              (JSON objects separated by ',')
  *   final id= seed= json=                      the probe's final result (detail log line follows)
@@ -48,6 +50,7 @@ struct jprobe {
 	int64_t send_at_ms;  /* JPROBE_SENDING: when the interrupted attempt started */
 	char *final_json;    /* JPROBE_FINAL: the final line; JPROBE_READBACK: the pending line */
 	int64_t accepted_ms; /* JPROBE_READBACK: when the end-of-data reply accepted it */
+	int64_t late_until_ms; /* JPROBE_READBACK: 0, or reported missing and looked for until then */
 	char *bounces;       /* JPROBE_READBACK: bounces found so far, JSON objects separated by ','
 	                      * (record "bnc"), or NULL */
 	enum jprobe_state state;

@@ -128,10 +128,16 @@ def snapshot(user, password, marker, folder="INBOX"):
         m.select(folder, readonly=True)
         typ, data = m.uid("SEARCH", None, "HEADER", "X-Foreign", marker)
         out = {}
-        for uid in data[0].split():
-            typ, d = m.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
-            body = [x for x in d if isinstance(x, tuple)][0]
-            out[uid] = (body[0].replace(b"\\Recent", b""), body[1])
+        uids = data[0].split()
+        if not uids:
+            return out
+        typ, d = m.uid("FETCH", b",".join(uids).decode(), "(FLAGS BODY.PEEK[])")
+        for x in d:
+            if isinstance(x, tuple):
+                meta = x[0].decode()
+                uid = meta.split("UID ", 1)[1].split()[0].encode()
+                flags = meta.split("FLAGS (", 1)[1].split(")", 1)[0].replace("\\Recent", "").split()
+                out[uid] = (" ".join(sorted(flags)), x[1])
         return out
     finally:
         m.logout()

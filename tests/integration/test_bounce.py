@@ -175,7 +175,7 @@ rep.check("soft: the readback ran to its timeout (no seed mailbox: skipped) and 
           rb.get("status") == "skipped" and p.returncode == 1, "rc %s %s" % (p.returncode, json.dumps(rb)[:400]))
 after = snapshot()
 rep.check("soft: the forged DSN and the quoting reply are still there, byte-identical, flags unchanged (no \\Seen)",
-          len(before) == 2 and before == after and all(b"\\Seen" not in v[0] for v in after.values()),
+          len(before) == 2 and before == after and all("\\Seen" not in v[0] for v in after.values()),
           "before %r after %r" % (list(before.values())[:1], list(after.values())[:1]))
 rep.check("soft: no secret in the output", L["users"][BOX]["password"] not in out + err and
           L["users"][SUB_USER]["password"] not in out + err)

@@ -212,42 +212,69 @@ rc, lines, err = probe(conf, "--no-readback", "norb")
 rep.check("--no-readback: one final line, readback skipped", len(lines) == 1 and lines[0]["final"] is True and
           lines[0]["readback"]["status"] == "skipped", json.dumps(lines)[:400])
 
-# ---- foreign mail is never touched ----
+# ---- foreign mail is never touched: 1,000 foreign messages, 20 probe rounds ----
+# A real token first: a probe kept in the mailbox (cleanup = "keep") lends its header.
+keep_conf = config("lend", [seed("lend", imap=dict(imap_group(), cleanup="keep"))])
+rc, lines, err = probe(keep_conf, "lend")
+lent = final_of(lines, "lend")
 m = imap_conn()
 m.select("INBOX")
-real_token = "v1.%s.1795856997845.%s" % ("ab" * 16, "cd" * 16)
+typ, data = m.uid("SEARCH", None, "HEADER", "X-Mailcanary-Token", "v1.%s." % (lent or {}).get("probe_id", "-"))
+lent_uids = data[0].split()
+real_header = b""
+if lent_uids:
+    typ, d = m.uid("FETCH", lent_uids[0], "(BODY.PEEK[HEADER])")
+    real_header = [x for x in d if isinstance(x, tuple)][0][1]
+    m.uid("STORE", lent_uids[0], "+FLAGS.SILENT", "(\\Deleted)")
+    m.uid("EXPUNGE", lent_uids[0])
+real_token = ""
+for hl in real_header.decode(errors="replace").split("\r\n"):
+    if hl.lower().startswith("x-mailcanary-token:"):
+        real_token = hl.split(":", 1)[1].strip()
+rep.check("foreign: a real token to quote (from a kept probe)", real_token.startswith("v1."), repr(real_header[:300]))
+forged = "v1.%s.1795856997845.%s" % ("ab" * 16, "cd" * 32)
 foreign = []
-for i in range(40):
+for i in range(990):
     foreign.append(("Subject: foreign %d\r\nX-Note: plain\r\n\r\nbody %d\r\n" % (i, i)).encode())
-# a forged token with the format of ours, and a token quoted in a body
-foreign.append(("Subject: forged\r\nX-Mailcanary-Token: %s\r\n\r\nforged\r\n" % real_token).encode())
+# a forged token with the format of ours, a real token quoted in a body, a copy of a real probe
+# (its probe is no longer wanted: not ours to touch any more)
+foreign.append(("Subject: forged\r\nX-Mailcanary-Token: %s\r\n\r\nforged\r\n" % forged).encode())
 foreign.append(("Subject: quoting\r\n\r\nSomeone quoted X-Mailcanary-Token: %s here\r\n" % real_token).encode())
+foreign.append(real_header + b"copy of an old probe\r\n")
 marker = "mc-foreign-%d" % os.getpid()
-uids = []
 for i, msg in enumerate(foreign):
-    msg = ("X-Foreign: %s-%d\r\n" % (marker, i)).encode() + msg
-    typ, data = m.append("INBOX", None, None, msg)
-deleted_msg = ("X-Foreign: %s-deleted\r\nSubject: already deleted\r\n\r\nx\r\n" % marker).encode()
-m.append("INBOX", "(\\Deleted)", None, deleted_msg)
+    m.append("INBOX", None, None, ("X-Foreign: %s-%d\r\n" % (marker, i)).encode() + msg)
+n_deleted = 7  # already \Deleted by their owner: a plain EXPUNGE would take them
+for i in range(n_deleted):
+    m.append("INBOX", "(\\Deleted)", None,
+             ("X-Foreign: %s-deleted-%d\r\nSubject: already deleted\r\n\r\nx\r\n" % (marker, i)).encode())
+m.logout()
 
 
 def snapshot():
     return mclab.snapshot(USER, PASSWORD, marker)
 
 
-m.logout()
 before = snapshot()
-rep.check("foreign: %d messages in place before" % (len(foreign) + 1), len(before) == len(foreign) + 1,
-          "%d" % len(before))
+rep.check("foreign: %d messages in place before" % (len(foreign) + n_deleted), len(before) == len(foreign) + n_deleted
+          and len(before) == 1000, "%d" % len(before))
 conf = config("foreign", [seed("f1"), seed("f2")])
 ok_rounds = 0
-for _ in range(3):
+for _ in range(20):
     rc, lines, err = probe(conf)
-    ok_rounds += rc == 0
+    ok_rounds += rc == 0 and all(x["readback"]["cleanup"] == "deleted" for x in lines if x.get("final"))
 after = snapshot()
-rep.check("foreign: 3 probe rounds all found and cleaned up", ok_rounds == 3, "%d ok rounds" % ok_rounds)
+rep.check("foreign: 20 probe rounds all found and cleaned up", ok_rounds == 20, "%d ok rounds" % ok_rounds)
 rep.check("foreign: every foreign message still present, byte-identical, flags unchanged", before == after,
-          "before %d after %d" % (len(before), len(after)))
+          "before %d after %d, changed %s" % (len(before), len(after),
+                                               [k for k in before if before.get(k) != after.get(k)][:5]))
+# Clear them out (the test's own cleanup), so later tests see an ordinary mailbox.
+m = imap_conn()
+m.select("INBOX")
+for uid in before:
+    m.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+m.uid("EXPUNGE", b",".join(before.keys()).decode())
+m.logout()
 
 # ---- greylisted by postgrey, retried, then found ----
 import random
@@ -299,6 +326,85 @@ rep.check("daemon: the first probe read back (found in INBOX, final line in the 
           json.dumps(fs)[:500] + dlog[-800:])
 rep.check("daemon: an event=readback log line, exit 0 on SIGTERM", "event=readback" in dlog and rc == 0,
           "rc %r %s" % (rc, dlog[-500:]))
+
+# ---- missing after the timeout, then a late arrival is recorded (run, and across a restart) ----
+# hold@seed-a.test is accepted by the lab's Postfix and put on hold: nothing arrives until the
+# test releases the message (postsuper -H QUEUE_ID), long after readback.timeout.
+HOLD = PF["hold"]
+
+
+def queue_id(line):
+    t = line["smtp"].get("text", "")
+    return t.rsplit(" ", 1)[-1] if "queued as" in t else ""
+
+
+def release(qid):
+    subprocess.run(["postsuper", "-c", PF["config_dir"], "-H", qid], capture_output=True, timeout=30)
+
+
+def lines_of(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [json.loads(x) for x in fh if x.strip()]
+
+
+def wait_for(pred, path, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        got = pred(lines_of(path))
+        if got:
+            return got
+        time.sleep(0.2)
+    return pred(lines_of(path))
+
+
+late_conf = wd.config("late", [sender()], [seed("late1", address=HOLD["address"]),
+                                           seed("late2", address=HOLD["address"])],
+                      extra='readback: { timeout = "3s"; late = "5m"; };\n')
+late_detail = os.path.join(wd.path, "state-late", "results.jsonl")
+late_log = open(os.path.join(wd.path, "late.log"), "ab")
+
+
+def finals_by(lines, seed_name, status):
+    return [x for x in lines if x["seed"] == seed_name and x.get("final") and x["readback"]["status"] == status]
+
+
+p = subprocess.Popen([mclab.BIN, "-c", late_conf, "run"], stdout=late_log, stderr=late_log, stdin=subprocess.DEVNULL)
+missing = wait_for(lambda ls: len(finals_by(ls, "late1", "missing")) and len(finals_by(ls, "late2", "missing")) and ls,
+                   late_detail, 30) or []
+m1, m2 = finals_by(missing, "late1", "missing"), finals_by(missing, "late2", "missing")
+rep.check("late: both held probes reported missing after readback.timeout (3 s)", len(m1) == 1 and len(m2) == 1,
+          json.dumps(missing)[:600])
+q1 = queue_id(m1[0]) if m1 else ""
+q2 = queue_id(m2[0]) if m2 else ""
+release(q1)
+late1 = wait_for(lambda ls: finals_by(ls, "late1", "found"), late_detail, 30)
+p.send_signal(signal.SIGTERM)
+rc1 = p.wait(timeout=40)
+f1 = late1[-1]["readback"] if late1 else {}
+rep.check("late: released while the daemon runs, found later: a further line, found, late true, deleted",
+          f1.get("late") is True and f1.get("folder") == "INBOX" and f1.get("cleanup") == "deleted" and
+          f1.get("delivery_s", 0) >= 3 and rc1 == 0 and late1[-1]["probe_id"] == m1[0]["probe_id"],
+          "rc %s %s" % (rc1, json.dumps(late1)[:600]))
+# The second one is released while nothing runs; the next daemon goes on with the journaled watch.
+release(q2)
+time.sleep(3)
+p = subprocess.Popen([mclab.BIN, "-c", late_conf, "run"], stdout=late_log, stderr=late_log, stdin=subprocess.DEVNULL)
+late2 = wait_for(lambda ls: finals_by(ls, "late2", "found"), late_detail, 30)
+p.send_signal(signal.SIGTERM)
+rc2 = p.wait(timeout=40)
+late_log.close()
+f2 = late2[-1]["readback"] if late2 else {}
+rep.check("late: released between two daemon runs: the journaled watch finds it after the restart",
+          f2.get("late") is True and f2.get("cleanup") == "deleted" and rc2 == 0 and
+          late2[-1]["probe_id"] == m2[0]["probe_id"], "rc %s %s" % (rc2, json.dumps(late2)[:600]))
+rep.check("late: neither probe is left in the mailbox",
+          m1 and m2 and mailbox_has_probe(m1[0]["probe_id"]) == [] and mailbox_has_probe(m2[0]["probe_id"]) == [])
+all_late = lines_of(late_detail)
+rep.check("late: exactly one missing and one late found line per probe, no repeats",
+          [len(finals_by(all_late, s_, st)) for s_ in ("late1", "late2") for st in ("missing", "found")] == [1, 1, 1, 1],
+          json.dumps([(x["seed"], x["readback"]["status"]) for x in all_late]))
 
 # ---- no secret anywhere ----
 texts = []

@@ -73,7 +73,11 @@ RECIPIENT_ACCESS = {
     "defer432@seed-a.test": "451 4.3.2 System not accepting network messages",
     "grey@seed-a.test": "450 4.2.0 Greylisted, try again later",
     "policy@seed-a.test": "554 5.7.1 Policy rejection",
+    # accepted and put on hold: delivered (to seed1@seed-a.test) only when a test releases it
+    # with postsuper -H QUEUE_ID (late arrivals)
+    "hold@seed-a.test": "HOLD late arrival test",
 }
+HOLD_ADDRESS, HOLD_MAILBOX = "hold@seed-a.test", "seed1@seed-a.test"
 CONNECT_421 = "421 4.7.0 Too many connections, try again later"
 
 MX_IP, DEAD_IP, MX421_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -820,6 +824,7 @@ class Postfix(Server):
                                "dead_ip": DEAD_IP, "refuse421": self.refuse421,
                                "submission": self.submission, "notls": self.notls,
                                "config_dir": lab.path("postfix"),
+                               "hold": {"address": HOLD_ADDRESS, "mailbox": HOLD_MAILBOX},
                                "bounce": {"soft_domain": BOUNCE_SOFT_DOMAIN,
                                           "hard_domain": BOUNCE_HARD_DOMAIN,
                                           "mailbox": BOUNCE_MAILBOX,
@@ -844,7 +849,8 @@ class Postfix(Server):
               + "%s lab_greylist\n" % GREY_DOMAIN)
         # every local part at grey.test is valid and delivered to the one grey mailbox
         write(os.path.join(cfg, "virtual_alias"),
-              "/^[^@]+@%s$/ %s\n" % (GREY_DOMAIN.replace(".", "\\."), GREY_MAILBOX))
+              "/^[^@]+@%s$/ %s\n" % (GREY_DOMAIN.replace(".", "\\."), GREY_MAILBOX)
+              + "/^%s$/ %s\n" % (HOLD_ADDRESS.replace(".", "\\."), HOLD_MAILBOX))
         main = """# mailcanary lab postfix (generated)
 compatibility_level = 3.6
 queue_directory = {queue}
