@@ -23,6 +23,7 @@ struct imap_conn {
 	CURL *easy;                 /* keeps its connection between polls */
 	char *who;                  /* url, username, ca_file, source_ip of the account it serves */
 	char selected[IMAP_FOLDER_MAX]; /* the folder selected by the last command on it ("": unsure) */
+	bool desync;                /* a response was misread: drop the connection */
 	bool discovered;            /* CAPABILITY and LIST done, at discovered_us */
 	int64_t discovered_us;
 	char junk_folder[IMAP_FOLDER_MAX];
@@ -233,19 +234,6 @@ static uint32_t status_item(const struct strbuf *sb, const char *item)
 	return v > UINT32_MAX ? 0 : (uint32_t)v;
 }
 
-/* "[UIDNEXT n]" / "[UIDVALIDITY n]" of a SELECT or EXAMINE response (custom commands' untagged
- * lines may come as data or as headers). */
-static uint32_t resp_code(const struct session *s, const char *code)
-{
-	const char *p = s->body.s ? ci_find(s->body.s, code) : NULL;
-	if (!p && s->head.s)
-		p = ci_find(s->head.s, code);
-	if (!p)
-		return 0;
-	unsigned long v = strtoul(p + strlen(code), NULL, 10);
-	return v > UINT32_MAX ? 0 : (uint32_t)v;
-}
-
 /* Appends folder as an IMAP quoted string; false for a name that cannot be one (CR, LF). */
 static bool quote_folder(struct strbuf *sb, const char *folder)
 {
@@ -344,17 +332,42 @@ static bool cleanup(struct session *s, const char *folder, uint32_t uid, char *n
 	return ok;
 }
 
-/* EXAMINE (read-only: fetching sets no \\Seen) or SELECT folder again, the folder libcurl has
- * selected by the last command; curl keeps it as the selected mailbox, so the next command on
- * folder goes straight out. */
-static bool reselect(struct session *s, const char *folder, bool readonly)
+/* Fetches uid's header (whole: the full message) with BODY.PEEK, which leaves \\Seen alone,
+ * and its INTERNALDATE, in one command. libcurl's URL fetch would send BODY[] (setting
+ * \\Seen on a message that may not be ours) and a custom FETCH's literal reaches only the
+ * header callback, line by line: it is taken from there ("... {N}" CRLF, then N bytes) into
+ * s->body. A literal cut short (a line of it mistaken for the end of the response) is an
+ * error, and the connection is dropped after the poll. */
+static bool fetch_peek(struct session *s, const char *folder, uint32_t uid, bool whole, int64_t *idate)
 {
-	struct strbuf cmd;
-	sb_init(&cmd);
-	sb_append(&cmd, readonly ? "EXAMINE " : "SELECT ");
-	bool ok = quote_folder(&cmd, folder) && run(s, NULL, NULL, cmd.s) == CURLE_OK;
-	sb_fini(&cmd);
-	return ok;
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "UID FETCH %u (INTERNALDATE BODY.PEEK[%s])", uid, whole ? "" : "HEADER");
+	*idate = -1;
+	if (run(s, folder, NULL, cmd) != CURLE_OK)
+		return false;
+	const char *h = s->head.s ? s->head.s : "";
+	const char *fetch = ci_find(h, " FETCH (");
+	const char *eol = fetch ? strstr(fetch, "\r\n") : NULL;
+	if (!eol || eol == fetch || eol[-1] != '}')
+		return false; /* no literal: no such message (expunged meanwhile) */
+	const char *open = eol - 1;
+	while (open > fetch && *open != '{')
+		open--;
+	char *end;
+	unsigned long n = strtoul(open + 1, &end, 10);
+	size_t avail = s->head.len - (size_t)(eol + 2 - h);
+	if (*open != '{' || *end != '}' || n > BODY_MAX || n > avail) {
+		s->conn->desync = true;
+		return false;
+	}
+	struct strbuf fl; /* the FETCH line, for INTERNALDATE */
+	sb_init(&fl);
+	sb_appendn(&fl, fetch, (size_t)(eol - fetch));
+	*idate = internaldate(&fl);
+	sb_fini(&fl);
+	sb_reset(&s->body);
+	sb_appendn(&s->body, eol + 2, n);
+	return true;
 }
 
 /* The wanted probe with this id among want[0..n), or NULL. */
@@ -448,6 +461,23 @@ static void search_chunk(struct session *s, const char *folder, int fi, struct i
 	struct strbuf cmd;
 	sb_init(&cmd);
 	sb_appendf(&cmd, "UID SEARCH UID %u:*", from);
+	if (from == 1) {
+		/* No window yet (a mailbox never polled before): everything is a candidate, so
+		 * at least leave out what arrived before the day before the oldest probe was sent
+		 * (SINCE is a date in the server's zone; Dovecot answers it from its index). */
+		int64_t since = INT64_MAX;
+		for (size_t i = 0; i < n; i++)
+			if (want[i]->sent_s > 0 && want[i]->sent_s < since)
+				since = want[i]->sent_s;
+		if (since != INT64_MAX) {
+			static const char mon[][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+						       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+			int64_t y;
+			int m, d;
+			days_to_civil(since / 86400 - 1, &y, &m, &d);
+			sb_appendf(&cmd, " SINCE %d-%s-%04lld", d, mon[m - 1], (long long)y);
+		}
+	}
 	for (size_t i = 1; i < n; i++)
 		sb_append(&cmd, " OR");
 	for (size_t i = 0; i < n; i++) {
@@ -464,17 +494,12 @@ static void search_chunk(struct session *s, const char *folder, int fi, struct i
 	}
 	uint32_t *uids = xmalloc(MAX_CANDIDATES * sizeof *uids);
 	size_t nu = search_uids(&s->body, uids, MAX_CANDIDATES);
-	bool readonly = false;
-	char line[128];
-	for (size_t i = 0; i < nu; i++) {
+	for (size_t i = 0; i < nu && !s->conn->desync; i++) {
 		/* "n:*" also matches the highest UID when it is below n: skip what was searched before. */
 		if (uids[i] < from)
 			continue;
-		if (!readonly && !(readonly = reselect(s, folder, true)))
-			break; /* never fetch read-write: a foreign message would get \\Seen */
-		char suffix[48];
-		snprintf(suffix, sizeof suffix, ";UID=%u%s", uids[i], bounces ? "" : ";SECTION=HEADER");
-		if (run(s, folder, suffix, NULL) != CURLE_OK)
+		int64_t idate;
+		if (!fetch_peek(s, folder, uids[i], bounces, &idate))
 			continue;
 		char *note;
 		size_t notesz;
@@ -484,44 +509,32 @@ static void search_chunk(struct session *s, const char *folder, int fi, struct i
 			if (!b)
 				continue; /* not a bounce, or not of these probes: not ours, not touched */
 			b->uid = uids[i];
+			b->internaldate = idate;
 			snprintf(b->folder, sizeof b->folder, "%s", folder);
-			snprintf(line, sizeof line, "UID FETCH %u (INTERNALDATE)", b->uid);
-			b->internaldate = run(s, folder, NULL, line) == CURLE_OK ? internaldate(&s->body) : -1;
 			note = b->cleanup_note, notesz = sizeof b->cleanup_note, cleaned = &b->cleaned;
 		} else {
 			struct imap_want *w = probe_of(s, want, n, fi, uids[i]);
 			if (!w)
-				continue;
+				continue; /* token-like, forged or another seed's: not ours, not touched */
 			if (w->found) { /* a second copy of a probe found in this poll: ours too */
-				w->duplicates++;
 				char dup_note[160];
-				if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
-					if (!reselect(s, folder, false))
-						continue;
-					readonly = false;
-				}
+				w->duplicates++;
 				cleanup(s, folder, uids[i], dup_note, sizeof dup_note);
 				continue;
 			}
 			w->found = true;
 			w->junk = fi == 1;
 			w->uid = uids[i];
+			w->internaldate = idate;
 			snprintf(w->folder, sizeof w->folder, "%s", folder);
 			free(w->header);
 			w->header = xstrdup(s->body.s ? s->body.s : "");
-			snprintf(line, sizeof line, "UID FETCH %u (INTERNALDATE)", w->uid);
-			w->internaldate = run(s, folder, NULL, line) == CURLE_OK ? internaldate(&s->body) : -1;
 			note = w->cleanup_note, notesz = sizeof w->cleanup_note, cleaned = &w->cleaned;
-		}
-		if (s->acct->cleanup != IMAP_CLEANUP_KEEP) {
-			if (!reselect(s, folder, false)) {
-				snprintf(note, notesz, "SELECT failed");
-				continue;
-			}
-			readonly = false;
 		}
 		*cleaned = cleanup(s, folder, uids[i], note, notesz);
 	}
+	if (s->conn->desync)
+		set_error(s, "UID FETCH", CURLE_WEIRD_SERVER_REPLY);
 	free(uids);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t f = want[i]->from_uid[fi] ? want[i]->from_uid[fi] : 1;
@@ -534,23 +547,22 @@ static void search_chunk(struct session *s, const char *folder, int fi, struct i
 static void search_folder(struct session *s, const char *folder, int fi)
 {
 	/* UIDNEXT before the search: a message arriving meanwhile is above it, searched next time.
-	 * STATUS for a folder not selected; the selected one is EXAMINEd again instead, because
-	 * STATUS would show the session's old view of it (Dovecot does: new mail stays unseen). */
+	 * STATUS; for the selected folder a NOOP first, or STATUS shows the session's old view of
+	 * it (Dovecot does: new mail stays unseen until the session syncs). */
 	uint32_t next, validity;
-	if (s->conn->selected[0] && strcmp(s->conn->selected, folder) == 0) {
-		if (!reselect(s, folder, true)) {
-			set_error(s, "EXAMINE", CURLE_QUOTE_ERROR);
-			return;
-		}
-		next = resp_code(s, "[UIDNEXT ");
-		validity = resp_code(s, "[UIDVALIDITY ");
-	} else {
+	CURLcode rc;
+	if (s->conn->selected[0] && strcmp(s->conn->selected, folder) == 0 &&
+	    (rc = run(s, NULL, NULL, "NOOP")) != CURLE_OK) { /* NOOP: the session sees new mail */
+		set_error(s, "NOOP", rc);
+		return;
+	}
+	{
 		struct strbuf cmd;
 		sb_init(&cmd);
 		sb_append(&cmd, "STATUS ");
 		bool ok = quote_folder(&cmd, folder);
 		sb_append(&cmd, " (UIDNEXT UIDVALIDITY)");
-		CURLcode rc = ok ? run(s, NULL, NULL, cmd.s) : CURLE_BAD_FUNCTION_ARGUMENT;
+		rc = ok ? run(s, NULL, NULL, cmd.s) : CURLE_BAD_FUNCTION_ARGUMENT;
 		sb_fini(&cmd);
 		if (rc != CURLE_OK) {
 			set_error(s, "STATUS", rc);
@@ -593,6 +605,7 @@ static void conn_drop(struct imap_conn *c)
 	c->easy = NULL;
 	c->discovered = false;
 	c->selected[0] = '\0';
+	c->desync = false;
 }
 
 void imap_conn_free(struct imap_conn *c)
@@ -608,6 +621,7 @@ int imap_poll_run(struct imap_conn *conn, const struct imap_account *acct, struc
 		  bool (*cancelled)(void *), void *carg)
 {
 	struct session s = { .acct = acct, .p = p, .conn = conn, .cancelled = cancelled, .carg = carg };
+	int64_t t0 = mono_us();
 	p->error[0] = '\0';
 	p->junk_folder[0] = '\0';
 	char *who = xasprintf("%s\n%s\n%s\n%s", acct->url, acct->username, acct->ca_file ? acct->ca_file : "",
@@ -687,6 +701,7 @@ int imap_poll_run(struct imap_conn *conn, const struct imap_account *acct, struc
 		conn_drop(conn); /* start clean next time */
 	sb_fini(&s.body);
 	sb_fini(&s.head);
+	p->ms = (double)(mono_us() - t0) / 1000.0;
 	return p->error[0] ? -1 : 0;
 }
 

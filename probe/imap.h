@@ -5,7 +5,7 @@
  *
  * A connection's first poll: CAPABILITY (UIDPLUS) and LIST (SPECIAL-USE, else well-known names)
  * find the junk folder; that is kept for an hour. Each poll, in INBOX and the junk folder:
- * STATUS (UIDNEXT UIDVALIDITY), then one UID SEARCH UID from:* OR HEADER X-Mailcanary-Token
+ * STATUS (UIDNEXT UIDVALIDITY; NOOP first for the selected folder), then one UID SEARCH UID from:* OR HEADER X-Mailcanary-Token
  * "v1.ID1." HEADER ... "v1.ID2." ... for every wanted probe, from the lowest UID one of them
  * has not searched yet; each candidate's header is fetched and its token verified (HMAC, this
  * seed): a message that is not ours is never touched. A second verified copy of a probe found
@@ -14,9 +14,8 @@
  * stays flagged, because a plain EXPUNGE would remove others' deleted mail), moved
  * (cleanup "move:FOLDER", UID MOVE) or kept.
  *
- * Candidates are fetched with the folder EXAMINEd (read-only), so that fetching a message that
- * turns out not to be ours does not even set its \Seen flag; the folder is SELECTed again only
- * to clean up a verified probe.
+ * Candidates are fetched with UID FETCH (INTERNALDATE BODY.PEEK[HEADER]), so that fetching a
+ * message that turns out not to be ours does not even set its \Seen flag.
  *
  * Bounce mode (imap_account.bounces, the envelope sender's mailbox): UID SEARCH ... TEXT
  * "v1.ID." (not BODY: Dovecot's BODY skips the header of an attached message/rfc822) finds messages quoting the probe's token anywhere; each is fetched whole and parsed
@@ -74,6 +73,8 @@ struct imap_bounce {
 struct imap_want {
 	char probe_id[40];
 	char seed[72];                /* the seed its token is verified for; "": imap_account.seed */
+	int64_t sent_s;               /* when the probe was sent (Unix s; 0 unknown): a search without a
+	                               * window (UID 1:*) is limited to mail since the day before */
 	uint32_t from_uid[2];
 	uint32_t uidvalidity[2];
 	/* results */
@@ -102,6 +103,7 @@ struct imap_poll {
 	uint32_t uidvalidity[2];
 	char error[256];          /* "" when the poll worked (even if nothing was found) */
 	int n_commands;           /* IMAP commands sent (for the benchmark) */
+	double ms;                /* how long the poll took */
 	bool reused;              /* the connection of an earlier poll was used (no TLS, no login) */
 };
 

@@ -95,6 +95,7 @@ struct rb {
 	char last_bounce[1024];        /* the latest bounce in words, for the human output */
 	int polls;                     /* rounds (every mailbox polled once) */
 	int commands;                  /* IMAP commands of the polls it was part of */
+	double imap_ms;                /* time those polls took */
 	int duplicates;                /* further copies of the probe found and cleaned up */
 	char last_error[256];
 	bool refused;                  /* the seed mailbox refused the login */
@@ -775,6 +776,7 @@ static void rb_finish(struct rb *rb, const char *status)
 	}
 	json_kint(&j, "polls", rb->polls);
 	json_kint(&j, "imap_commands", rb->commands);
+	json_kdouble(&j, "imap_ms", rb->imap_ms, 1);
 	if (!found && rb->last_error[0])
 		json_kstr(&j, "error", rb->last_error);
 	json_obj_end(&j);
@@ -988,6 +990,7 @@ static void mbox_work_done(void *arg)
 			continue; /* finished meanwhile */
 		rb->polling[leg] = false;
 		rb->commands += q->poll.n_commands;
+		rb->imap_ms += q->poll.ms;
 		if (leg == 0) {
 			/* The windows move on; a found message's details come back with it. */
 			imap_want_fini(&rb->want[0]);
@@ -1172,6 +1175,7 @@ static void rb_start(struct engine *e, const char *probe_id, const char *seed, i
 	for (int i = 0; i < 2; i++) {
 		snprintf(rb->want[i].probe_id, sizeof rb->want[i].probe_id, "%s", probe_id);
 		rb->want[i].internaldate = -1;
+		rb->want[i].sent_s = sent_ms / 1000;
 		if (!keys[i])
 			continue;
 		const struct mbox_win *win = strmap_get(&e->wins, keys[i]);
