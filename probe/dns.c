@@ -310,3 +310,35 @@ const char *dns_strerror(int status)
 	default: return ares_strerror(status);
 	}
 }
+
+/* ---- raw queries of any type (dns_query_raw) ---- */
+
+struct dns_raw_req {
+	struct dns *dns;
+	dns_raw_cb *cb;
+	void *arg;
+	int64_t t_start_us;
+};
+
+static void on_raw(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_raw_req *r = arg;
+	(void)timeouts;
+	if (status != ARES_EDESTRUCTION)
+		dns_req_done(r->dns);
+	r->cb(r->arg, status, status == ARES_SUCCESS ? abuf : NULL, status == ARES_SUCCESS ? alen : 0,
+	      (double)(mono_us() - r->t_start_us) / 1000.0);
+	free(r);
+}
+
+void dns_query_raw(struct dns *dns, const char *name, int type, dns_raw_cb *cb, void *arg)
+{
+	struct dns_raw_req *r = xcalloc(1, sizeof *r);
+	r->dns = dns;
+	r->cb = cb;
+	r->arg = arg;
+	r->t_start_us = mono_us();
+	dns->in_flight++;
+	ares_query(dns->ch, name, ns_c_in, type, on_raw, r);
+	dns_rearm(dns);
+}

@@ -38,4 +38,12 @@ void dns_lookup_addr(struct dns *dns, const char *host, dns_addr_cb *cb, void *a
 /* "NXDOMAIN", "no data", "timeout", ... */
 const char *dns_strerror(int status);
 
+/* Any query type (ns_t_txt, ns_t_ptr, ...; class IN), added for the SPF evaluator (spf_ares.c):
+ * cb gets the c-ares status (ARES_SUCCESS, ARES_ENODATA, ARES_ENOTFOUND, ARES_ETIMEOUT, ...)
+ * and, on ARES_SUCCESS, the raw answer (borrowed for the call) to parse with ares_parse_*_reply.
+ * Counts toward the in-flight cap but is never queued by it (its user keeps one query out per
+ * SPF check). */
+typedef void dns_raw_cb(void *arg, int status, const unsigned char *abuf, int alen, double ms);
+void dns_query_raw(struct dns *dns, const char *name, int type, dns_raw_cb *cb, void *arg);
+
 #endif
