@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "journal.h"
+#include "rrd_feed.h"
 #include "strmap.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -21,6 +22,7 @@ struct probe_out {
 	bool transcript;
 	struct strmap latest;   /* probe id -> latest outcome (enum probe_outcome, as a pointer) */
 	size_t n_results;
+	struct rrd_feed *rrd;   /* final results to the RRD files */
 };
 
 static void print_human(const struct probe_result *r, bool transcript)
@@ -78,11 +80,13 @@ static void on_result(void *arg, const struct probe_result *r)
 	/* A probe whose readback is pending counts as accepted until the readback says more. */
 	strmap_put(&o->latest, r->probe_id, (void *)(uintptr_t)(r->smtp.outcome + 1));
 	o->n_results++;
+	rrd_feed_result(o->rrd, r);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct probe_out *o = arg;
+	rrd_feed_readback(o->rrd, d);
 	if (o->json) {
 		fputs(d->json, stdout);
 		fputc('\n', stdout);
@@ -243,6 +247,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		.arg = &out,
 	};
 	char *err = NULL;
+	out.rrd = rrd_feed_new(conf); /* borrows conf, which the engine keeps until engine_free */
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);
 	if (!e) {
@@ -268,6 +273,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		}
 		rc = probes - by[OUTCOME_ACCEPTED] || (!due && probes < n) ? EXIT_PROBLEM : 0;
 	}
+	rrd_feed_free(out.rrd);
 	strmap_fini(&out.latest);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -18,12 +18,14 @@
 #include "evloop.h"
 #include "journal.h"
 #include "log.h"
+#include "rrd_feed.h"
 #include "xalloc.h"
 
 struct run_ctx {
 	const struct cli_globals *g;
 	struct engine *e;
 	const char *state_dir; /* the one locked at start */
+	struct rrd_feed *rrd;  /* final results to the RRD files, with the running configuration */
 };
 
 void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon)
@@ -66,7 +68,30 @@ static void reload(struct run_ctx *ctx)
 		return;
 	}
 	conf_errors_fini(&errs);
+	/* First: a callback from within engine_reload must not see the old configuration, which
+	 * the engine may free there. The engine keeps conf until the next reload. */
+	if (ctx->rrd && !conf->rrd) {
+		rrd_feed_free(ctx->rrd);
+		ctx->rrd = NULL;
+	} else if (!ctx->rrd) {
+		ctx->rrd = rrd_feed_new(conf); /* NULL while rrd = false */
+	} else {
+		rrd_feed_set_conf(ctx->rrd, conf);
+	}
 	engine_reload(ctx->e, conf);
+}
+
+/* The engine's callbacks, on the loop's thread: one RRD update per probe once it is final. */
+static void on_result(void *arg, const struct probe_result *r)
+{
+	struct run_ctx *ctx = arg;
+	rrd_feed_result(ctx->rrd, r);
+}
+
+static void on_readback(void *arg, const struct readback_done *d)
+{
+	struct run_ctx *ctx = arg;
+	rrd_feed_readback(ctx->rrd, d);
 }
 
 static void on_signal(void *arg, int fd, unsigned events)
@@ -161,11 +186,15 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	char *state_dir = xstrdup(conf->state_dir);
 	log_info("event=start version=%s pid=%ld seeds=%zu pending=%zu state_dir=%s", MON_VERSION, (long)getpid(),
 		 conf->n_seeds, st.n_probes, state_dir);
+	struct run_ctx ctx = { .g = g, .state_dir = state_dir, .rrd = rrd_feed_new(conf) };
 	struct engine_params ep = {
 		.mode = ENGINE_DAEMON,
 		.journal = journal,
 		.jstate = &st,
 		.readback = true,
+		.on_result = on_result,
+		.on_readback = on_readback,
+		.arg = &ctx,
 	};
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);
@@ -173,16 +202,18 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		fprintf(stderr, "mailcanary: %s\n", err);
 		log_warnx("event=exit reason=\"%s\"", err);
 		free(err);
+		rrd_feed_free(ctx.rrd);
 		free(state_dir);
 		close(sfd);
 		close(lock_fd);
 		return 1;
 	}
-	struct run_ctx ctx = { .g = g, .e = e, .state_dir = state_dir };
+	ctx.e = e;
 	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
 	engine_run(e);
 	evloop_fd_del(engine_loop(e), sfd);
 	engine_free(e);
+	rrd_feed_free(ctx.rrd);
 	close(sfd);
 	close(lock_fd);
 	free(state_dir);

@@ -431,8 +431,10 @@ int conf_check_readable_file(const char *s, char **err)
 
 int conf_check_rrdcached(const char *s, char **err)
 {
-	if (strncmp(s, "unix:", 5) == 0 ? s[5] != '\0' : (s[0] == '/' || hostport_ok(s, false)))
+	if (strncmp(s, "unix:", 5) == 0 ? s[5] == '/' : (s[0] == '/' || hostport_ok(s, false)))
 		return 0;
+	if (strncmp(s, "unix:", 5) == 0 && s[5])
+		return conf_failq(err, s, "names a relative socket path: use \"unix:/absolute/path\"");
 	return conf_failq(err, s, "is not \"unix:/path\", \"/path\" or \"host:port\"");
 }
 

@@ -75,6 +75,7 @@ struct conf_timeouts {
 struct mon_conf {
 	char *path;                 /* the main file as given */
 	char *state_dir;            /* default /var/lib/mailcanary */
+	bool rrd;                   /* default true: RRD files are written */
 	char *rrd_dir;              /* default state_dir/rrd */
 	char *rrdcached;            /* NULL if not set */
 	char *vantage;              /* NULL if not set */

@@ -41,13 +41,20 @@ const struct conf_key conf_schema[] = {
 	  .def = "\"/var/lib/mailcanary\"", .check = conf_check_nonempty, .off = TOP(state_dir),
 	  .doc = "Directory for the journal of pending work, the detail log (results.jsonl) and, "
 		 "unless rrd_dir is set, the RRD files." },
+	{ .path = "rrd", .type = CONF_K_BOOL, .def = "true", .off = TOP(rrd),
+	  .doc = "Write every final probe result into the seed's RRD file (rrd_dir, rrdcached); false "
+		 "writes none (only the detail log, e.g. for benchmarks with thousands of fast seeds)." },
 	{ .path = "rrd_dir", .type = CONF_K_STRING, .flags = CONF_F_PATH,
 	  .def_doc = "state_dir + \"/rrd\"", .check = conf_check_nonempty, .off = TOP(rrd_dir),
-	  .doc = "Directory for the RRD files, one per seed (rrd_dir/[vantage/]SEED.rrd)." },
+	  .doc = "Directory for the RRD files, one per seed (rrd_dir/[vantage/]SEED.rrd), written at "
+		 "each probe's final result and created when missing; see RRD FILES in mailcanary(8). Not "
+		 "used with a \"host:port\" rrdcached." },
 	{ .path = "rrdcached", .type = CONF_K_STRING, .def_doc = "none (update the RRD files directly)",
 	  .check = conf_check_rrdcached, .off = TOP(rrdcached),
 	  .doc = "Address of an rrdcached daemon: \"unix:/path/to/socket\", \"/path/to/socket\" or "
-		 "\"host:port\"." },
+		 "\"host:port\". The RRD updates then go through it (it must be allowed to write the "
+		 "files). With \"host:port\" the files are the daemon's: [vantage/]SEED.rrd relative "
+		 "to its base directory (-b), created and checked through it." },
 	{ .path = "vantage", .type = CONF_K_STRING, .def_doc = "none",
 	  .check = conf_check_name, .off = TOP(vantage),
 	  .doc = "Name of this probing host, recorded in every result and used as a subdirectory of "

@@ -1,0 +1,48 @@
+/* From finished probes to the RRD store: the engine's on_result (final results) and
+ * on_readback (results completed by their readback, also those resumed from the journal by a
+ * later run) each give one update per probe, at the probe's sent_at. Used by probe and run, on
+ * the loop's thread. */
+#ifndef MON_CLI_RRD_FEED_H
+#define MON_CLI_RRD_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store_rrd.h"
+
+struct mon_conf;
+struct probe_result;
+struct readback_done;
+struct rrd_feed;
+
+/* conf is borrowed: it must stay valid until rrd_feed_set_conf() or rrd_feed_free(). Returns
+ * owned, or NULL with rrd = false (a NULL feed takes every call below and does nothing). */
+struct rrd_feed *rrd_feed_new(const struct mon_conf *conf);
+/* After a reload: the new configuration (borrowed, as above); a new store when rrd_dir,
+ * rrdcached or vantage changed. */
+void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf);
+/* Does not touch the configuration. rrd_feed_free(NULL) does nothing. */
+void rrd_feed_free(struct rrd_feed *f);
+
+/* From on_result: a final result (no readback pending, no retry) is written; others wait for
+ * their final form. r borrowed. */
+void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r);
+/* From on_readback: the final result line is written, unless it is a late arrival after a
+ * "missing" one (its "late": true), which was the probe's update. d borrowed. */
+void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d);
+
+/* The mapping: one final JSON result line (DESIGN.md's result contract) to a sample. Values the
+ * result does not have stay NaN (unknown):
+ *   connect .. eod, total   smtp.ms.STAGE, smtp.ms.total (ms; absent stages unknown)
+ *   accepted deferred rejected failed   1 for smtp.outcome, 0 for the other three (all 0
+ *                           when the outcome is unknown)
+ *   attempts                the number of smtp.attempts
+ *   accept_after            smtp.accepted_after_s
+ *   delivery                readback.delivery_s
+ *   inbox                   readback found: 1 in INBOX (not the junk folder), 0 elsewhere;
+ *                           missing or bounced: 0; skipped, pending, error: unknown
+ * seed (seed_len bytes) gets the seed's name and *sent_ms the probe's sent_at. Returns 0, or -1
+ * when the line is not a result (no seed, sent_at or smtp object). */
+int rrd_sample_from_json(const char *json, struct store_rrd_sample *s, char *seed, size_t seed_len, int64_t *sent_ms);
+
+#endif

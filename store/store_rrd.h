@@ -1,0 +1,114 @@
+/* RRD files: one per seed (and vantage), rrd_dir/[vantage/]SEED.rrd, written with librrd directly
+ * or through rrdcached. Sees plain samples (doubles, NaN for unknown), never probe types.
+ *
+ * Named store_rrd.h, not rrd.h: store/ is on the include path of everything that links
+ * mon_store, and a store/rrd.h would shadow librrd's own <rrd.h>.
+ *
+ * Not thread-safe: one store, used from one thread (the event loop). rrdcached is reached
+ * through librrd's process-wide rrdc_* connection, so a process has at most one store with a
+ * daemon at a time. */
+#ifndef MON_STORE_STORE_RRD_H
+#define MON_STORE_STORE_RRD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The data sources, in file order (DESIGN.md, RRD). All GAUGE. */
+enum store_rrd_ds {
+	STORE_RRD_CONNECT = 0, /* ms per SMTP stage, as the JSON result's smtp.ms */
+	STORE_RRD_BANNER,
+	STORE_RRD_EHLO,
+	STORE_RRD_STARTTLS,
+	STORE_RRD_AUTH,
+	STORE_RRD_MAIL,
+	STORE_RRD_RCPT,
+	STORE_RRD_DATA,
+	STORE_RRD_EOD,
+	STORE_RRD_TOTAL,        /* ms, smtp.ms.total */
+	STORE_RRD_DELIVERY,     /* s, readback.delivery_s */
+	STORE_RRD_ACCEPTED,     /* 0/1 from smtp.outcome */
+	STORE_RRD_DEFERRED,
+	STORE_RRD_REJECTED,
+	STORE_RRD_FAILED,
+	STORE_RRD_INBOX,        /* 1 read back from INBOX, 0 found elsewhere or missing */
+	STORE_RRD_ATTEMPTS,     /* SMTP attempts of the probe */
+	STORE_RRD_ACCEPT_AFTER, /* s, smtp.accepted_after_s */
+	STORE_RRD_DS__COUNT,
+};
+
+/* The DS name in the file ("connect", ..., "accept_after"); NULL out of range. */
+const char *store_rrd_ds_name(enum store_rrd_ds ds);
+
+/* One probe's values; NaN is written as unknown ("U"). */
+struct store_rrd_sample {
+	double v[STORE_RRD_DS__COUNT];
+};
+
+/* Sets every value to NaN. */
+void store_rrd_sample_init(struct store_rrd_sample *s);
+
+/* Seconds per primary data point and heartbeat of a seed's file, from its schedule. */
+struct store_rrd_layout {
+	int64_t step_s;      /* STORE_RRD_MIN_STEP_S .. one day */
+	int64_t heartbeat_s; /* longest gap between two updates that still counts as known */
+	bool align;          /* one probe per step at most: each sample is written at the end of the
+			      * step that holds its time, so a step holds exactly one probe's values */
+};
+
+#define STORE_RRD_MIN_STEP_S 60
+
+/* Layout for a schedule (conf/schedule.h syntax). "every N" and the named ones: step = the
+ * interval, at least STORE_RRD_MIN_STEP_S and at most one day (weekly: one day), heartbeat =
+ * max(interval, step) + step (hourly 2 h, daily 2 days, weekly 8 days); align when the
+ * interval is at least the step. cron: the same from the shortest and the longest gap between
+ * its fire times (heartbeat = longest + step), computed from a fixed origin so that it does
+ * not change between runs. Returns 0, or -1 with *err (owned). */
+int store_rrd_layout_for_schedule(const char *schedule, struct store_rrd_layout *out, char **err);
+
+struct store_rrd_params {
+	const char *dir;       /* rrd_dir (copied); unused with a remote (host:port) daemon */
+	const char *daemon;    /* rrdcached address (copied): "unix:/path", "/path" or "host:port";
+				* NULL or "": update the files directly */
+	const char *vantage;   /* NULL or "": none; else a subdirectory (a safe name, as
+				* conf_check_name() allows) */
+	int64_t complain_ms;   /* update failures: at most one log line per file per this long
+				* (0: STORE_RRD_COMPLAIN_MS) */
+	int64_t (*now_ms)(void); /* monotonic clock for complain_ms (NULL: the real one); tests */
+};
+
+#define STORE_RRD_COMPLAIN_MS (INT64_C(10) * 60 * 1000)
+
+struct store_rrd;
+
+/* Returns a new store (owned; nothing is opened or created yet). */
+struct store_rrd *store_rrd_new(const struct store_rrd_params *p);
+/* Disconnects from rrdcached when this store connected. store_rrd_free(NULL) does nothing. */
+void store_rrd_free(struct store_rrd *s);
+
+/* The file of seed as the store addresses it: "DIR/[VANTAGE/]SEED.rrd", or with a remote
+ * daemon "[VANTAGE/]SEED.rrd" relative to the daemon's base directory. Returns owned. */
+char *store_rrd_path(const struct store_rrd *s, const char *seed);
+
+/* Writes one sample for seed at t_s (Unix seconds). The file is created when missing (local
+ * files: under a temporary name in the same directory, then linked to its name, never
+ * replacing a file; remote daemon: its CREATE without overwrite). An existing file is checked
+ * against layout and the data sources once per store (again after a failure or a layout
+ * change): another layout is refused with a message naming the file and what differs, and the
+ * file is left alone. The time written is t_s, moved to the end of its step when layout->align,
+ * and at least one second after the file's last update (librrd refuses older ones); *written_s
+ * gets it (may be NULL).
+ * Returns 0, or -1 with *err (owned, when err is not NULL). Failures are also logged,
+ * rate-limited: one line per file per complain_ms, then one "recovered" line at the next
+ * success. */
+int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout, int64_t t_s,
+		     const struct store_rrd_sample *v, int64_t *written_s, char **err);
+
+/* With rrdcached: asks it to write what it holds for seed's file (before reading the file
+ * directly, e.g. to graph it). Without: nothing to do. Returns 0, or -1 with *err (owned). */
+int store_rrd_flush(struct store_rrd *s, const char *seed, char **err);
+
+/* Checks an existing file against the layout this store would create for it. Returns 0, or -1
+ * with *err (owned): the file and the first difference, or why it could not be read. */
+int store_rrd_check(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout, char **err);
+
+#endif

@@ -1,0 +1,808 @@
+/* Unit tests: the RRD store (store/store_rrd.c) with real RRD files in fresh mkdtemp
+ * directories: layouts from schedules, creation and the layout check, a file of another layout
+ * refused and left byte for byte, updates read back with librrd's own rrd_fetch_r (NaN written
+ * as unknown), the timestamp rules (end of step, one second after the last update), the
+ * rate-limited failure log with its "recovered" line (a fake clock, stderr captured), an
+ * rrdcached that is not there or hangs up (no SIGPIPE death); and the CLI's mapping of a final
+ * JSON result to a sample (cli/rrd_feed.c, compiled in). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rrd.h>
+
+#include "log.h"
+#include "result.h"
+#include "rrd_feed.h"
+#include "store_rrd.h"
+#include "strbuf.h"
+
+/* 2023-11-14 22:13:20 UTC: not on an hour boundary (1700000000 % 3600 == 800). */
+#define T0 INT64_C(1700000000)
+
+struct fx {
+	char *dir;
+};
+
+static int dir_setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+	char tmpl[] = "/tmp/mc-test-rrd-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	fx->dir = strdup(tmpl);
+	*state = fx;
+	return 0;
+}
+
+static int dir_teardown(void **state)
+{
+	struct fx *fx = *state;
+	rm_rf(fx->dir);
+	free(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static struct store_rrd *store_in(const char *dir, const char *vantage)
+{
+	struct store_rrd_params p = { .dir = dir, .vantage = vantage };
+	return store_rrd_new(&p);
+}
+
+static struct store_rrd_layout layout_of(const char *schedule)
+{
+	struct store_rrd_layout l;
+	char *err = NULL;
+	if (store_rrd_layout_for_schedule(schedule, &l, &err) < 0)
+		fail_msg("layout of %s: %s", schedule, err);
+	return l;
+}
+
+/* Names in dir other than "." and "..", joined by spaces in readdir order (sorted by the caller's
+ * expectations: the tests leave at most one or two). */
+static int count_entries(const char *dir, const char *skip)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && (!skip || strcmp(e->d_name, skip)))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Value of ds at time t in the CF archive of path (finest resolution), via librrd. */
+static double fetch_at(const char *path, const char *cf, const char *ds, int64_t t, unsigned long *step_out)
+{
+	time_t start = (time_t)(t - 3 * 3600), end = (time_t)(t + 3600);
+	unsigned long step = 0, ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	rrd_clear_error();
+	if (rrd_fetch_r(path, cf, &start, &end, &step, &ds_cnt, &names, &data) != 0)
+		fail_msg("rrd_fetch_r %s: %s", path, rrd_get_error());
+	double v = NAN;
+	bool found_ds = false, found_t = false;
+	size_t rows = (size_t)((end - start) / (time_t)step);
+	for (size_t i = 0; i < ds_cnt; i++) {
+		if (strcmp(names[i], ds) != 0)
+			continue;
+		found_ds = true;
+		for (size_t r = 0; r < rows; r++) {
+			if ((int64_t)start + (int64_t)(r + 1) * (int64_t)step == t) {
+				v = data[r * ds_cnt + i];
+				found_t = true;
+			}
+		}
+	}
+	for (size_t i = 0; i < ds_cnt; i++)
+		rrd_freemem(names[i]);
+	rrd_freemem(names);
+	rrd_freemem(data);
+	if (!found_ds)
+		fail_msg("%s: no data source %s", path, ds);
+	if (!found_t)
+		fail_msg("%s: no row at %" PRId64 " (fetched %ld..%ld step %lu)", path, t, (long)start, (long)end, step);
+	if (step_out)
+		*step_out = step;
+	return v;
+}
+
+/* A sample with distinct values; the stages that did not happen (starttls, auth) unknown. */
+static void sample_fill(struct store_rrd_sample *s)
+{
+	store_rrd_sample_init(s);
+	s->v[STORE_RRD_CONNECT] = 0.25;
+	s->v[STORE_RRD_BANNER] = 1.5;
+	s->v[STORE_RRD_EHLO] = 2.125;
+	s->v[STORE_RRD_MAIL] = 3.75;
+	s->v[STORE_RRD_RCPT] = 4.5;
+	s->v[STORE_RRD_DATA] = 5.0;
+	s->v[STORE_RRD_EOD] = 17.375;
+	s->v[STORE_RRD_TOTAL] = 123.456;
+	s->v[STORE_RRD_DELIVERY] = 2;
+	s->v[STORE_RRD_ACCEPTED] = 1;
+	s->v[STORE_RRD_DEFERRED] = 0;
+	s->v[STORE_RRD_REJECTED] = 0;
+	s->v[STORE_RRD_FAILED] = 0;
+	s->v[STORE_RRD_INBOX] = 1;
+	s->v[STORE_RRD_ATTEMPTS] = 3;
+	s->v[STORE_RRD_ACCEPT_AFTER] = 312.4;
+}
+
+/* ---- layouts ---- */
+
+static void test_layouts(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *schedule;
+		int64_t step, heartbeat;
+		bool align;
+	} cases[] = {
+		{ "hourly", 3600, 7200, true },
+		{ "daily", 86400, 172800, true },
+		{ "weekly", 86400, 8 * 86400, true },
+		{ "every 15m", 900, 1800, true },
+		{ "every 90s", 90, 180, true },
+		{ "every 2s", 60, 120, false }, /* at least a minute: several probes per step */
+		{ "every 3d", 86400, 4 * 86400, true },
+		{ "cron */5 * * * *", 300, 600, true },
+		{ "cron 0 6 * * 1-5", 86400, 4 * 86400, true }, /* Friday to Monday: 3 days */
+		{ "cron 30 * * * *", 3600, 7200, true },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct store_rrd_layout l = layout_of(cases[i].schedule);
+		if (l.step_s != cases[i].step || l.heartbeat_s != cases[i].heartbeat || l.align != cases[i].align)
+			fail_msg("%s: got step %" PRId64 " heartbeat %" PRId64 " align %d, want %" PRId64 " %" PRId64 " %d",
+				 cases[i].schedule, l.step_s, l.heartbeat_s, l.align, cases[i].step, cases[i].heartbeat,
+				 cases[i].align);
+	}
+	struct store_rrd_layout l;
+	char *err = NULL;
+	assert_int_equal(store_rrd_layout_for_schedule("sometimes", &l, &err), -1);
+	assert_non_null(err);
+	free(err);
+
+	assert_string_equal(store_rrd_ds_name(STORE_RRD_CONNECT), "connect");
+	assert_string_equal(store_rrd_ds_name(STORE_RRD_ACCEPT_AFTER), "accept_after");
+	assert_null(store_rrd_ds_name(STORE_RRD_DS__COUNT));
+}
+
+/* ---- creation and the layout check ---- */
+
+static int64_t info_cnt(const char *path, const char *key)
+{
+	rrd_info_t *info = rrd_info_r(path);
+	int64_t v = -1;
+	if (!info)
+		fail_msg("rrd_info_r %s: %s", path, rrd_get_error());
+	for (rrd_info_t *i = info; i; i = i->next)
+		if (strcmp(i->key, key) == 0)
+			v = i->type == RD_I_CNT ? (int64_t)i->value.u_cnt : -2;
+	rrd_info_free(info);
+	return v;
+}
+
+static const char *info_rra_cf(rrd_info_t *info, int idx)
+{
+	char key[32];
+	snprintf(key, sizeof key, "rra[%d].cf", idx);
+	for (rrd_info_t *i = info; i; i = i->next)
+		if (strcmp(i->key, key) == 0 && i->type == RD_I_STR)
+			return i->value.u_str;
+	return NULL;
+}
+
+static void test_create_and_check(void **state)
+{
+	struct fx *fx = *state;
+	char *dir = fmt("%s/rrd", fx->dir); /* missing: created */
+	struct store_rrd *s = store_in(dir, NULL);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	int64_t at = 0;
+	char *err = NULL;
+
+	if (store_rrd_update(s, "seed-a", &hourly, T0, &v, &at, &err) < 0)
+		fail_msg("update: %s", err);
+	char *path = store_rrd_path(s, "seed-a");
+	char *want = fmt("%s/seed-a.rrd", dir);
+	assert_string_equal(path, want);
+	assert_int_equal(access(path, R_OK), 0);
+	assert_int_equal(count_entries(dir, NULL), 1); /* no temporary file left behind */
+	if (store_rrd_check(s, "seed-a", &hourly, &err) < 0)
+		fail_msg("check: %s", err);
+
+	/* The layout as rrdtool sees it: step, heartbeat, the 3 x 3 archives and Holt-Winters. */
+	assert_int_equal(info_cnt(path, "step"), 3600);
+	assert_int_equal(info_cnt(path, "ds[delivery].minimal_heartbeat"), 7200);
+	assert_int_equal(info_cnt(path, "rra[0].rows"), 2400);        /* 100 days of hours */
+	assert_int_equal(info_cnt(path, "rra[3].pdp_per_row"), 24);   /* days */
+	assert_int_equal(info_cnt(path, "rra[3].rows"), 731);         /* 2 years */
+	assert_int_equal(info_cnt(path, "rra[6].pdp_per_row"), 168);  /* weeks */
+	assert_int_equal(info_cnt(path, "rra[6].rows"), 522);         /* 10 years */
+	assert_int_equal(info_cnt(path, "rra[9].rows"), 168);         /* HWPREDICT: a week */
+	assert_int_equal(info_cnt(path, "rra[10].rows"), 24);         /* SEASONAL: a day */
+	rrd_info_t *info = rrd_info_r(path);
+	assert_non_null(info);
+	static const char *const cfs[] = { "AVERAGE", "MIN", "MAX", "AVERAGE", "MIN", "MAX", "AVERAGE", "MIN", "MAX",
+					   "HWPREDICT", "SEASONAL", "DEVSEASONAL", "DEVPREDICT", "FAILURES" };
+	for (int i = 0; i < 14; i++) {
+		const char *cf = info_rra_cf(info, i);
+		if (!cf || strcmp(cf, cfs[i]) != 0)
+			fail_msg("rra[%d].cf: got %s, want %s", i, cf ? cf : "(none)", cfs[i]);
+	}
+	assert_null(info_rra_cf(info, 14));
+	rrd_info_free(info);
+
+	/* A second store (a new process) checks the existing file and writes to it. */
+	store_rrd_free(s);
+	s = store_in(dir, NULL);
+	if (store_rrd_update(s, "seed-a", &hourly, T0 + 3600, &v, &at, &err) < 0)
+		fail_msg("update through a new store: %s", err);
+	assert_int_equal(at, T0 + 3600 - 800 + 3600); /* end of the hour that holds T0 + 3600 */
+
+	/* A weekly seed: daily steps, no Holt-Winters, the 1-step and 1-day archives merged. */
+	struct store_rrd_layout weekly = layout_of("weekly");
+	if (store_rrd_update(s, "seed-w", &weekly, T0, &v, NULL, &err) < 0)
+		fail_msg("weekly: %s", err);
+	char *wpath = store_rrd_path(s, "seed-w");
+	assert_int_equal(info_cnt(wpath, "step"), 86400);
+	assert_int_equal(info_cnt(wpath, "ds[total].minimal_heartbeat"), 8 * 86400);
+	assert_int_equal(info_cnt(wpath, "rra[0].rows"), 731);
+	assert_int_equal(info_cnt(wpath, "rra[3].pdp_per_row"), 7);
+	assert_int_equal(info_cnt(wpath, "rra[5].rows"), 522);
+	assert_int_equal(info_cnt(wpath, "rra[6].rows"), -1);
+
+	/* A vantage is a subdirectory. */
+	struct store_rrd *sv = store_in(dir, "fra1");
+	if (store_rrd_update(sv, "seed-a", &hourly, T0, &v, NULL, &err) < 0)
+		fail_msg("vantage: %s", err);
+	char *vpath = store_rrd_path(sv, "seed-a");
+	char *vwant = fmt("%s/fra1/seed-a.rrd", dir);
+	assert_string_equal(vpath, vwant);
+	assert_int_equal(access(vpath, R_OK), 0);
+	store_rrd_free(sv);
+
+	free(vpath);
+	free(vwant);
+	free(wpath);
+	free(path);
+	free(want);
+	store_rrd_free(s);
+	free(dir);
+}
+
+/* Writes a file of another layout with librrd directly. */
+static void create_foreign(const char *path, unsigned long step, const char *const *args, int argc)
+{
+	rrd_clear_error();
+	if (rrd_create_r(path, step, (time_t)(T0 - 86400), argc, (const char **)args) != 0)
+		fail_msg("rrd_create_r %s: %s", path, rrd_get_error());
+}
+
+static void expect_refused(struct store_rrd *s, const char *seed, const char *path,
+			   const struct store_rrd_layout *l, const char *what)
+{
+	size_t len0 = 0, len1 = 0;
+	char *before = slurp(path, &len0);
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	char *err = NULL;
+	assert_int_equal(store_rrd_update(s, seed, l, T0, &v, NULL, &err), -1);
+	assert_non_null(err);
+	if (!strstr(err, path) || !strstr(err, what) || !strstr(err, "left as it is"))
+		fail_msg("error %s: want the file %s and \"%s\"", err, path, what);
+	free(err);
+	err = NULL;
+	assert_int_equal(store_rrd_check(s, seed, l, &err), -1);
+	assert_non_null(strstr(err, what));
+	free(err);
+	char *after = slurp(path, &len1);
+	assert_int_equal(len0, len1);
+	assert_true(memcmp(before, after, len0) == 0);
+	free(before);
+	free(after);
+}
+
+static void test_other_layout_refused(void **state)
+{
+	struct fx *fx = *state;
+	log_init("test", LOG_LEVEL_ERR, false, 0); /* the warnings are the errors checked below */
+	struct store_rrd *s = store_in(fx->dir, NULL);
+	struct store_rrd_layout hourly = layout_of("hourly");
+
+	/* Another step: a file made for "every 5m". */
+	struct store_rrd_layout five = layout_of("every 5m");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	char *err = NULL;
+	if (store_rrd_update(s, "five", &five, T0, &v, NULL, &err) < 0)
+		fail_msg("every 5m: %s", err);
+	char *path = store_rrd_path(s, "five");
+	expect_refused(s, "five", path, &hourly, "step 300 s, expected 3600 s");
+	free(path);
+
+	/* Other data sources (someone else's file under the same name). */
+	path = fmt("%s/foreign.rrd", fx->dir);
+	static const char *const foreign[] = { "DS:temp:GAUGE:7200:U:U", "RRA:AVERAGE:0.5:1:100" };
+	create_foreign(path, 3600, foreign, 2);
+	expect_refused(s, "foreign", path, &hourly, "data sources \"temp\", expected \"connect banner");
+	free(path);
+
+	/* Same data sources, another heartbeat. */
+	struct store_rrd_layout other = hourly;
+	other.heartbeat_s = 3 * 3600;
+	if (store_rrd_update(s, "hb", &other, T0, &v, NULL, &err) < 0)
+		fail_msg("hb: %s", err);
+	path = store_rrd_path(s, "hb");
+	expect_refused(s, "hb", path, &hourly, "data source connect has heartbeat 10800 s, expected 7200 s");
+	free(path);
+
+	/* Not an RRD file at all. */
+	path = fmt("%s/junk.rrd", fx->dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("not an rrd\n", fp);
+	fclose(fp);
+	size_t len = 0;
+	assert_int_equal(store_rrd_update(s, "junk", &hourly, T0, &v, NULL, &err), -1);
+	assert_non_null(strstr(err, path));
+	free(err);
+	char *after = slurp(path, &len);
+	assert_string_equal(after, "not an rrd\n");
+	free(after);
+	free(path);
+	store_rrd_free(s);
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+}
+
+/* ---- updates ---- */
+
+static void test_update_fetch(void **state)
+{
+	struct fx *fx = *state;
+	struct store_rrd *s = store_in(fx->dir, NULL);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	int64_t at = 0;
+	char *err = NULL;
+
+	if (store_rrd_update(s, "seed-a", &hourly, T0, &v, &at, &err) < 0)
+		fail_msg("update: %s", err);
+	assert_int_equal(at, T0 - 800 + 3600); /* the end of the step that holds T0 */
+	char *path = store_rrd_path(s, "seed-a");
+	static const char *const cfs[] = { "AVERAGE", "MIN", "MAX" };
+	for (size_t c = 0; c < 3; c++) {
+		for (int ds = 0; ds < STORE_RRD_DS__COUNT; ds++) {
+			unsigned long step = 0;
+			double got = fetch_at(path, cfs[c], store_rrd_ds_name((enum store_rrd_ds)ds), at, &step);
+			assert_int_equal(step, 3600);
+			double want = v.v[ds];
+			if (isnan(want)) {
+				if (!isnan(got))
+					fail_msg("%s %s: got %g, want unknown", cfs[c], store_rrd_ds_name((enum store_rrd_ds)ds), got);
+			} else if (!(fabs(got - want) <= 1e-9 * fabs(want))) {
+				fail_msg("%s %s: got %.17g, want %.17g", cfs[c], store_rrd_ds_name((enum store_rrd_ds)ds), got,
+					 want);
+			}
+		}
+	}
+	/* starttls and auth were NaN: unknown, not 0 */
+	assert_true(isnan(fetch_at(path, "AVERAGE", "starttls", at, NULL)));
+	assert_true(isnan(fetch_at(path, "AVERAGE", "auth", at, NULL)));
+
+	/* The next hour: a deferral with everything else unknown. */
+	struct store_rrd_sample d;
+	store_rrd_sample_init(&d);
+	d.v[STORE_RRD_DEFERRED] = 1;
+	d.v[STORE_RRD_ACCEPTED] = 0;
+	d.v[STORE_RRD_RCPT] = 9.5;
+	int64_t at2 = 0;
+	if (store_rrd_update(s, "seed-a", &hourly, T0 + 3600, &d, &at2, &err) < 0)
+		fail_msg("update 2: %s", err);
+	assert_int_equal(at2, at + 3600);
+	assert_true(fabs(fetch_at(path, "AVERAGE", "deferred", at2, NULL) - 1) < 1e-12);
+	assert_true(fabs(fetch_at(path, "AVERAGE", "rcpt", at2, NULL) - 9.5) < 1e-12);
+	assert_true(isnan(fetch_at(path, "AVERAGE", "total", at2, NULL)));
+	/* the first hour is untouched */
+	assert_true(fabs(fetch_at(path, "AVERAGE", "total", at, NULL) - 123.456) < 1e-9);
+
+	free(path);
+	store_rrd_free(s);
+}
+
+static void test_timestamps(void **state)
+{
+	struct fx *fx = *state;
+	struct store_rrd *s = store_in(fx->dir, NULL);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	int64_t at = 0;
+	char *err = NULL;
+	int64_t end = T0 - 800 + 3600;
+
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0, &v, &at, &err), 0);
+	assert_int_equal(at, end);
+	/* another probe in the same hour, and one sent earlier that finished later */
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0 + 10, &v, &at, &err), 0);
+	assert_int_equal(at, end + 1);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0 - 7200, &v, &at, &err), 0);
+	assert_int_equal(at, end + 2);
+	/* on a step boundary: that step's end is the time itself */
+	assert_int_equal(store_rrd_update(s, "a", &hourly, end + 3600, &v, &at, &err), 0);
+	assert_int_equal(at, end + 3600);
+
+	/* Not aligned (several probes per step): the time itself. */
+	struct store_rrd_layout fast = layout_of("every 2s");
+	assert_int_equal(store_rrd_update(s, "fast", &fast, T0, &v, &at, &err), 0);
+	assert_int_equal(at, T0);
+	assert_int_equal(store_rrd_update(s, "fast", &fast, T0 + 2, &v, &at, &err), 0);
+	assert_int_equal(at, T0 + 2);
+	assert_int_equal(store_rrd_update(s, "fast", &fast, T0 + 2, &v, &at, &err), 0);
+	assert_int_equal(at, T0 + 3);
+
+	/* Another writer (a second process) got ahead: the next update still lands after it. */
+	struct store_rrd *other = store_in(fx->dir, NULL);
+	assert_int_equal(store_rrd_update(other, "a", &hourly, end + 3 * 3600, &v, &at, &err), 0);
+	assert_int_equal(at, end + 3 * 3600);
+	store_rrd_free(other);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, end + 2 * 3600, &v, &at, &err), 0);
+	assert_int_equal(at, end + 3 * 3600 + 1);
+	char *path = store_rrd_path(s, "a");
+	assert_int_equal(info_cnt(path, "last_update"), end + 3 * 3600 + 1);
+	free(path);
+	store_rrd_free(s);
+}
+
+/* ---- rate-limited complaints ---- */
+
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct capture {
+	int saved;
+	char *path;
+};
+
+static void capture_begin(struct capture *c, const char *dir)
+{
+	c->path = fmt("%s/stderr.log", dir);
+	int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	c->saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static char *capture_end(struct capture *c)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	char *out = slurp(c->path, NULL);
+	unlink(c->path);
+	free(c->path);
+	return out;
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void test_complaints(void **state)
+{
+	struct fx *fx = *state;
+	log_init("test", LOG_LEVEL_INFO, false, 0);
+	fake_now = 1000000;
+	struct store_rrd_params p = { .dir = fx->dir, .complain_ms = 600000, .now_ms = fake_clock };
+	struct store_rrd *s = store_rrd_new(&p);
+	struct store_rrd_layout hourly = layout_of("hourly"), five = layout_of("every 5m");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	char *err = NULL;
+	assert_int_equal(store_rrd_update(s, "a", &five, T0, &v, NULL, &err), 0);
+
+	struct capture cap;
+	capture_begin(&cap, fx->dir);
+	for (int i = 0; i < 5; i++) { /* five failures within ten minutes: one line */
+		assert_int_equal(store_rrd_update(s, "a", &hourly, T0 + 3600 * i, &v, NULL, NULL), -1);
+		fake_now += 60000;
+	}
+	fake_now += 600000; /* ten minutes later: one more line, counting the quiet ones */
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0, &v, NULL, NULL), -1);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0, &v, NULL, NULL), -1);
+	/* the file moved away: a new one is created, and the recovery logged once */
+	char *path = store_rrd_path(s, "a");
+	char *moved = fmt("%s.old", path);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0, &v, NULL, NULL), 0);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0 + 3600, &v, NULL, NULL), 0);
+	char *log = capture_end(&cap);
+
+	assert_int_equal(count_lines(log, "event=rrd status=failed"), 2);
+	assert_int_equal(count_lines(log, "(4 similar failures not logged)"), 1);
+	assert_int_equal(count_lines(log, "step 300 s, expected 3600 s"), 2);
+	assert_int_equal(count_lines(log, "event=rrd status=recovered"), 1);
+	assert_int_equal(count_lines(log, "failures=7"), 1);
+	assert_int_equal(count_lines(log, "event=rrd status=created"), 1);
+	if (!strstr(log, path))
+		fail_msg("log does not name %s:\n%s", path, log);
+	free(log);
+	free(path);
+	free(moved);
+	store_rrd_free(s);
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+}
+
+/* ---- rrdcached not reachable: a failure, never a crash ---- */
+
+static void test_daemon_unreachable(void **state)
+{
+	struct fx *fx = *state;
+	char *addr = fmt("unix:%s/no.sock", fx->dir);
+	struct store_rrd_params p = { .dir = fx->dir, .daemon = addr };
+	struct store_rrd *s = store_rrd_new(&p);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	char *err = NULL;
+	log_init("test", LOG_LEVEL_ERR, false, 0);
+	assert_int_equal(store_rrd_update(s, "a", &hourly, T0, &v, NULL, &err), -1);
+	if (!strstr(err, "rrdcached") || !strstr(err, addr))
+		fail_msg("error %s: want rrdcached and the address", err);
+	free(err);
+	assert_int_equal(store_rrd_flush(s, "a", &err), -1);
+	free(err);
+	store_rrd_free(s);
+
+	/* without a daemon, flush has nothing to do */
+	s = store_in(fx->dir, NULL);
+	assert_int_equal(store_rrd_flush(s, "a", &err), 0);
+	store_rrd_free(s);
+	free(addr);
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+}
+
+/* A "daemon" that hangs up on every connection, some before the request is written: the
+ * writes into the closed sockets raise SIGPIPE, which must not kill the process (SIGPIPE is at
+ * its default action here, as in `mailcanary probe`). */
+static void test_daemon_hangs_up(void **state)
+{
+	struct fx *fx = *state;
+	char *sock = fmt("%s/hangup.sock", fx->dir);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(lfd, 128), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test that died */
+		if (getppid() == 1)
+			_exit(0);
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+			if (c >= 0)
+				close(c);
+		}
+	}
+	close(lfd);
+	signal(SIGPIPE, SIG_DFL);
+	char *addr = fmt("unix:%s", sock);
+	struct store_rrd_params p = { .dir = fx->dir, .daemon = addr };
+	struct store_rrd *s = store_rrd_new(&p);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	log_init("test", LOG_LEVEL_ERR, false, 0);
+	int failed = 0;
+	for (int i = 0; i < 200; i++) {
+		char *err = NULL;
+		if (store_rrd_update(s, "a", &hourly, T0 + 3600 * i, &v, NULL, &err) < 0)
+			failed++;
+		free(err);
+		if (i % 10 == 0)
+			usleep(1000); /* let the hang-ups overtake the writes now and then */
+	}
+	assert_int_equal(failed, 200);
+	sigset_t pending;
+	sigpending(&pending);
+	assert_false(sigismember(&pending, SIGPIPE)); /* none left behind either */
+	store_rrd_free(s);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(addr);
+	free(sock);
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+}
+
+/* ---- the CLI's mapping of a final JSON result to a sample (cli/rrd_feed.c) ---- */
+
+#define U NAN
+
+struct want {
+	double v[STORE_RRD_DS__COUNT];
+};
+
+static void expect_sample(const char *label, const struct store_rrd_sample *got, const struct want *w)
+{
+	for (int i = 0; i < STORE_RRD_DS__COUNT; i++) {
+		bool ok = isnan(w->v[i]) ? isnan(got->v[i]) : got->v[i] == w->v[i];
+		if (!ok)
+			fail_msg("%s: %s got %.17g, want %.17g", label, store_rrd_ds_name((enum store_rrd_ds)i), got->v[i],
+				 w->v[i]);
+	}
+}
+
+/*                      connect banner ehlo starttls auth mail rcpt data eod total delivery acc def rej fail inbox att acc_after */
+#define W(...) { { __VA_ARGS__ } }
+
+static void test_sample_from_json(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *label, *json;
+		struct want want;
+	} cases[] = {
+		{ "accepted, read back from INBOX after two attempts",
+		  "{\"seed\":\"seed-a\",\"vantage\":\"fra1\",\"probe_id\":\"x\",\"sent_at\":\"2026-11-28T06:12:00.123Z\","
+		  "\"smtp\":{\"outcome\":\"accepted\",\"stage\":\"eod\",\"code\":250,\"enhanced\":\"2.0.0\","
+		  "\"text\":\"Ok: queued as {\\\"}\\\" [x]\",\"ms\":{\"dns\":1.2,\"connect\":0.3,\"banner\":0.4,\"ehlo\":0.3,"
+		  "\"starttls\":9.1,\"auth\":1,\"mail\":0.2,\"rcpt\":0.25,\"data\":0.2,\"eod\":1.1,\"total\":14},"
+		  "\"attempts\":[{\"n\":1,\"outcome\":\"deferred\",\"ms\":{\"total\":99}},{\"n\":2,\"outcome\":\"accepted\"}],"
+		  "\"accepted_after_s\":312.4,\"tries\":[],\"warnings\":[]},"
+		  "\"readback\":{\"status\":\"found\",\"folder\":\"INBOX\",\"junk\":false,\"delivery_s\":2,"
+		  "\"hops\":[{\"by\":\"a\",\"delay_s\":1}]},\"final\":true}",
+		  W(0.3, 0.4, 0.3, 9.1, 1, 0.2, 0.25, 0.2, 1.1, 14, 2, 1, 0, 0, 0, 1, 2, 312.4) },
+		{ "found in the junk folder",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
+		  "\"ms\":{\"total\":5},\"attempts\":[{}],\"accepted_after_s\":0.005},"
+		  "\"readback\":{\"status\":\"found\",\"folder\":\"Junk\",\"junk\":true,\"delivery_s\":0}}",
+		  W(U, U, U, U, U, U, U, U, U, 5, 0, 1, 0, 0, 0, 0, 1, 0.005) },
+		{ "found in a lower-case inbox (IMAP's INBOX is case-insensitive)",
+		  "{ \"seed\" : \"s\" , \"sent_at\" : \"2026-11-28T06:12:00Z\" , \"smtp\" : { \"outcome\" : \"accepted\" ,"
+		  " \"attempts\" : [ { } ] } , \"readback\" : { \"status\" : \"found\" , \"folder\" : \"inbox\" } }",
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 1, 1, U) },
+		{ "missing",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
+		  "\"attempts\":[{}]},\"readback\":{\"status\":\"missing\",\"polls\":9}}",
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U) },
+		{ "bounced",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
+		  "\"attempts\":[{}]},\"readback\":{\"status\":\"bounced\",\"bounces\":[{\"action\":\"failed\"}]}}",
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U) },
+		{ "rejected at rcpt, no readback",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"rejected\","
+		  "\"stage\":\"rcpt\",\"ms\":{\"connect\":0.1,\"banner\":0.2,\"ehlo\":0.3,\"mail\":0.4,\"rcpt\":0.5,"
+		  "\"total\":1.5},\"attempts\":[{}]},\"readback\":{\"status\":\"skipped\"},\"final\":true}",
+		  W(0.1, 0.2, 0.3, U, U, 0.4, 0.5, U, U, 1.5, U, 0, 0, 1, 0, U, 1, U) },
+		{ "failed after three attempts",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"failed\","
+		  "\"ms\":{\"connect\":30000,\"total\":30000.5},\"attempts\":[{},{},{}]}}",
+		  W(30000, U, U, U, U, U, U, U, U, 30000.5, U, 0, 0, 0, 1, U, 3, U) },
+		{ "unknown outcome: none of the four",
+		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"unknown\","
+		  "\"ms\":{\"eod\":600000},\"attempts\":[{}]},\"readback\":{\"status\":\"error\",\"error\":\"x\"}}",
+		  W(U, U, U, U, U, U, U, U, 600000, U, U, 0, 0, 0, 0, U, 1, U) },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct store_rrd_sample s;
+		char seed[128];
+		int64_t sent = 0;
+		if (rrd_sample_from_json(cases[i].json, &s, seed, sizeof seed, &sent) < 0)
+			fail_msg("%s: not understood", cases[i].label);
+		expect_sample(cases[i].label, &s, &cases[i].want);
+		assert_string_equal(seed, i == 0 ? "seed-a" : "s");
+		/* 2026-11-28T06:12:00Z = 1795846320 */
+		assert_int_equal(sent, INT64_C(1795846320000) + (i == 0 ? 123 : 0));
+	}
+
+	static const char *const bad[] = {
+		"", "{}", "[1,2]", "not json",
+		"{\"seed\":\"s\",\"smtp\":{}}",                                    /* no sent_at */
+		"{\"seed\":\"s\",\"sent_at\":\"yesterday\",\"smtp\":{}}",           /* not a time */
+		"{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\"}",        /* no smtp */
+		"{\"seed\":\"\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{}}",
+		"{\"seed\":\"s\",\"text\":\"unterminated",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct store_rrd_sample s;
+		char seed[16];
+		int64_t sent = 0;
+		if (rrd_sample_from_json(bad[i], &s, seed, sizeof seed, &sent) != -1)
+			fail_msg("%s: understood, want -1", bad[i]);
+	}
+}
+
+/* The JSON writer (probe/result.c) and the reader agree: a result built as the engine builds one. */
+static void test_sample_from_result(void **state)
+{
+	(void)state;
+	struct probe_result r;
+	probe_result_init(&r);
+	snprintf(r.seed, sizeof r.seed, "seed-a");
+	snprintf(r.probe_id, sizeof r.probe_id, "abc");
+	r.sent_at_ms = INT64_C(1795846320123);
+	r.attempt_at_ms = r.sent_at_ms + 60000;
+	r.attempt = 2;
+	r.prev_attempts = strdup("{\"n\":1,\"outcome\":\"deferred\"}");
+	r.smtp.outcome = OUTCOME_ACCEPTED;
+	r.smtp.stage = STAGE_EOD;
+	r.smtp.code = 250;
+	static const double ms[STAGE__COUNT] = { 0, 0.5, 1.25, 2, 0, 0, 3.5, 4, 5, 6.125 };
+	for (int st = STAGE_CONNECT; st < STAGE__COUNT; st++) {
+		r.smtp.t.ms[st] = ms[st];
+		r.smtp.t.present[st] = st != STAGE_STARTTLS && st != STAGE_AUTH;
+	}
+	r.total_ms = 250.25;
+	r.readback_json = strdup("{\"status\":\"found\",\"folder\":\"INBOX\",\"junk\":false,\"delivery_s\":3}");
+	struct strbuf line;
+	sb_init(&line);
+	probe_result_json(&r, &line, true);
+	struct store_rrd_sample s;
+	char seed[128];
+	int64_t sent = 0;
+	if (rrd_sample_from_json(line.s, &s, seed, sizeof seed, &sent) < 0)
+		fail_msg("not understood: %s", line.s);
+	struct want w = W(0.5, 1.25, 2, U, U, 3.5, 4, 5, 6.125, 250.25, 3, 1, 0, 0, 0, 1, 2, 60.25);
+	expect_sample(line.s, &s, &w);
+	assert_string_equal(seed, "seed-a");
+	assert_int_equal(sent, r.sent_at_ms);
+	sb_fini(&line);
+	probe_result_fini(&r);
+}
+
+int main(void)
+{
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layouts),
+		cmocka_unit_test(test_sample_from_json),
+		cmocka_unit_test(test_sample_from_result),
+		cmocka_unit_test_setup_teardown(test_create_and_check, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_other_layout_refused, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_update_fetch, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_timestamps, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_complaints, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_unreachable, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_hangs_up, dir_setup, dir_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
