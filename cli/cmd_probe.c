@@ -108,6 +108,12 @@ static void on_readback(void *arg, const struct readback_done *d)
 		strmap_put(&o->latest, d->probe_id, (void *)(uintptr_t)(OUTCOME_UNKNOWN + 2));
 }
 
+static void on_repaired(void *arg, const char *json)
+{
+	struct probe_out *o = arg;
+	rrd_feed_json(o->rrd, json);
+}
+
 static void probe_usage(FILE *fp)
 {
 	fprintf(fp, "usage: mailcanary [-c FILE] probe [SEED...] [--json] [--transcript] [--no-readback] "
@@ -244,6 +250,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		.wait_readback = !due && !wait_given,
 		.on_result = on_result,
 		.on_readback = on_readback,
+		.on_repaired = on_repaired,
 		.arg = &out,
 	};
 	char *err = NULL;

@@ -94,6 +94,12 @@ static void on_readback(void *arg, const struct readback_done *d)
 	rrd_feed_readback(ctx->rrd, d);
 }
 
+static void on_repaired(void *arg, const char *json)
+{
+	struct run_ctx *ctx = arg;
+	rrd_feed_json(ctx->rrd, json);
+}
+
 static void on_signal(void *arg, int fd, unsigned events)
 {
 	struct run_ctx *ctx = arg;
@@ -194,6 +200,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		.readback = true,
 		.on_result = on_result,
 		.on_readback = on_readback,
+		.on_repaired = on_repaired,
 		.arg = &ctx,
 	};
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */

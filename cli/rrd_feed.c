@@ -112,13 +112,13 @@ static const struct store_rrd_layout *layout_for(struct rrd_feed *f, const char 
 
 static bool json_true(const char *json, const char *key);
 
-static void feed_json(struct rrd_feed *f, const char *json)
+void rrd_feed_json(struct rrd_feed *f, const char *json)
 {
 	struct store_rrd_sample s;
 	char seed[128];
 	int64_t sent_ms = 0;
 	/* One update per probe: a late arrival after "missing" (readback.late) was written then. */
-	if (json_true(json, "late"))
+	if (!f || json_true(json, "late"))
 		return;
 	if (rrd_sample_from_json(json, &s, seed, sizeof seed, &sent_ms) < 0) {
 		log_warnx("event=rrd status=failed error=\"not a probe result: %.60s\"", json);
@@ -141,14 +141,14 @@ void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r)
 	struct strbuf line;
 	sb_init(&line);
 	probe_result_json(r, &line, false);
-	feed_json(f, line.s);
+	rrd_feed_json(f, line.s);
 	sb_fini(&line);
 }
 
 void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d)
 {
 	if (f && d->json && *d->json)
-		feed_json(f, d->json);
+		rrd_feed_json(f, d->json);
 }
 
 /* ---- reading values out of one JSON line ---- */

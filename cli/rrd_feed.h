@@ -31,6 +31,10 @@ void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r);
  * "missing" one (its "late": true), which was the probe's update. d borrowed. */
 void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d);
 
+/* A final result line from elsewhere (the engine's on_repaired: a line journaled but not yet
+ * in the detail log after a crash). json borrowed. f NULL: nothing. */
+void rrd_feed_json(struct rrd_feed *f, const char *json);
+
 /* The mapping: one final JSON result line (DESIGN.md's result contract) to a sample. Values the
  * result does not have stay NaN (unknown):
  *   connect .. eod, total   smtp.ms.STAGE, smtp.ms.total (ms; absent stages unknown)

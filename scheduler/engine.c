@@ -1397,8 +1397,11 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 		const struct jprobe *p = &st->probes[i];
 		if (p->state == JPROBE_FINAL) {
 			/* Decided but maybe not in the detail log: the record carries the line. */
-			if (p->final_json && *p->final_json && !jsonlog_contains(c->state_dir, p->id))
+			if (p->final_json && *p->final_json && !jsonlog_contains(c->state_dir, p->id)) {
 				write_detail(e, p->final_json);
+				if (e->p.on_repaired)
+					e->p.on_repaired(e->p.arg, p->final_json);
+			}
 			journal_append_lazy(e->journal, "done", "id", p->id, NULL);
 			continue;
 		}

@@ -58,6 +58,9 @@ struct engine_params {
 	void (*on_result)(void *arg, const struct probe_result *r);
 	/* Called when a readback ends (found, missing or error): the probe's final result. */
 	void (*on_readback)(void *arg, const struct readback_done *d);
+	/* A final result line journaled by an earlier run but missing from the detail log, written
+	 * there now (after a crash between the two); no on_result/on_readback fires for it. */
+	void (*on_repaired)(void *arg, const char *json);
 	void *arg;
 };
 

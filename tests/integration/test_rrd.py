@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+import zlib
 
 import mclab
 
@@ -248,6 +249,36 @@ if "plain" in fin2 and before and after:
     want = t2 if t2 > int(before) else int(before) + 1
     rep.check("direct: the next probe is written after the last update (%s -> %d)" % (before, want),
               int(after) == want, "last_update %s" % after)
+
+# ---------------------------------------------------------------------------
+# a final result journaled by a run that died before writing the detail log: the next run
+# writes the line (journal repair) and its RRD update
+
+def journal_record(body):
+    crc = zlib.crc32(body.encode())
+    return "%08x %s\n" % (crc, body)
+
+
+def jenc(v):
+    return "".join("%%%02X" % ord(c) if c in " %" or ord(c) < 0x20 else c for c in v)
+
+
+if "plain" in fin:
+    line = dict(fin["plain"])
+    line["probe_id"] = "0" * 24 + "4e9a1c2b"
+    conf = config("repair", [seed("plain", "ok")])
+    os.makedirs(state("repair"))
+    with open(os.path.join(state("repair"), "journal"), "w") as jf:
+        jf.write(journal_record("seen seed=plain slot=%d" % int(time.time())))
+        jf.write(journal_record("final id=%s seed=plain json=%s" % (
+            line["probe_id"], jenc(json.dumps(line, separators=(",", ":"))))))
+    rc, out, err = mclab.run(["-c", conf, "probe", "--due", "--json", "--wait", "1s"], timeout=60)
+    with open(os.path.join(state("repair"), "results.jsonl")) as df:
+        repaired = [json.loads(x) for x in df if x.strip()]
+    rep.check("repair: the journaled final line is written to the detail log, nothing probed",
+              [x["probe_id"] for x in repaired] == [line["probe_id"]] and rc == 0, "rc %d %s %s" % (
+                  rc, [x["probe_id"] for x in repaired], err[-300:]))
+    check_file("repair", os.path.join(state("repair"), "rrd", "plain.rrd"), line)
 
 # ---------------------------------------------------------------------------
 # a file of another layout is refused, named, and left as it was; probing goes on
