@@ -18,6 +18,8 @@
 #include <rrd.h>
 #include <rrd_client.h>
 
+#include "rrd_dl.h" /* after rrd.h: the calls below go through the dlopen()ed library */
+
 #include "clock.h"
 #include "fsutil.h"
 #include "log.h"
@@ -565,6 +567,8 @@ static int check_file(struct store_rrd *s, const char *path, const struct store_
 
 int store_rrd_check(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout, char **err)
 {
+	if (rrd_dl_load(err) < 0)
+		return -1;
 	char *path = store_rrd_path(s, seed);
 	int rc = check_file(s, path, layout, err);
 	free(path);
@@ -841,7 +845,7 @@ int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_r
 {
 	struct rrd_file *f = file_get(s, seed);
 	char *e = NULL;
-	if (do_update(s, f, layout, t_s, v, written_s, &e) < 0) {
+	if (rrd_dl_load(&e) < 0 || do_update(s, f, layout, t_s, v, written_s, &e) < 0) {
 		if (!e)
 			e = xasprintf("%s: update failed", f->path);
 		complain(s, f, e);
@@ -866,6 +870,8 @@ int store_rrd_flush(struct store_rrd *s, const char *seed, char **err)
 {
 	if (!s->daemon)
 		return 0;
+	if (rrd_dl_load(err) < 0)
+		return -1;
 	char *path = store_rrd_path(s, seed);
 	int rc = 0;
 	if (daemon_connect(s, path, err) < 0) {
