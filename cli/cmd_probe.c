@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "conf.h"
+#include "diagnose.h"
 #include "duration.h"
 #include "log.h"
 #include "result.h"
@@ -23,7 +24,16 @@ struct probe_out {
 	struct strmap latest;   /* probe id -> latest outcome (enum probe_outcome, as a pointer) */
 	size_t n_results;
 	struct rrd_feed *rrd;   /* final results to the RRD files */
+	const struct mon_conf *conf;  /* borrowed: the engine's, valid while it runs */
+	struct diag_round *round;     /* the latest outcome per probe, for the round's diagnosis */
 };
+
+/* The diagnosis lines under a probe that was not accepted (or not read back as expected). */
+static void print_diagnosis(const struct diagnosis *d)
+{
+	printf("%-20s   diagnosis: %s [%s]\n", "", d->cause, d->rule);
+	printf("%-20s   next step: %s\n", "", d->next_step);
+}
 
 static void print_human(const struct probe_result *r, bool transcript)
 {
@@ -57,6 +67,11 @@ static void print_human(const struct probe_result *r, bool transcript)
 		printf("%-20s   retry (attempt %d) at %s\n", "", r->attempt + 1, iso8601_ms(r->retry_at_ms, at, sizeof at));
 	for (size_t i = 0; i < s->n_warnings; i++)
 		printf("%-20s   warning: %s\n", "", s->warnings[i]);
+	if (s->outcome != OUTCOME_ACCEPTED) {
+		struct diagnosis d;
+		diagnose_result(r, NULL, &d);
+		print_diagnosis(&d);
+	}
 	if (transcript)
 		for (size_t i = 0; i < s->n_transcript; i++)
 			printf("%-20s   %s\n", "", s->transcript[i]);
@@ -79,8 +94,38 @@ static void on_result(void *arg, const struct probe_result *r)
 	}
 	/* A probe whose readback is pending counts as accepted until the readback says more. */
 	strmap_put(&o->latest, r->probe_id, (void *)(uintptr_t)(r->smtp.outcome + 1));
+	const struct conf_seed *cs = conf_seed_find(o->conf, r->seed);
+	diag_round_add(o->round, r->probe_id, cs ? cs->domain : r->seed, r->smtp.outcome, r->smtp.stage);
 	o->n_results++;
 	rrd_feed_result(o->rrd, r);
+}
+
+/* The diagnosis of a readback's end from what readback_done says; the bounce comes in words:
+ * "ACTION STATUS[ at STAGE][ by MTA]: DIAGNOSTIC". */
+static int readback_diagnosis(const struct readback_done *d, struct diagnosis *out)
+{
+	char action[16] = "", status[16] = "", stage[16] = "";
+	const char *diag = "";
+	if (*d->bounce) {
+		sscanf(d->bounce, "%15s %15s", action, status);
+		const char *at = strstr(d->bounce, " at ");
+		const char *colon = strstr(d->bounce, ": ");
+		if (at && (!colon || at < colon))
+			sscanf(at + 4, "%15[a-z]", stage);
+		diag = colon ? colon + 2 : "";
+	}
+	struct diag_readback rb = {
+		.status = d->status,
+		.folder = d->folder,
+		.junk = d->junk,
+		.placement_ok = d->placement_ok,
+		.error = d->error,
+		.bounce_action = action,
+		.bounce_status = status[0] >= '2' && status[0] <= '5' ? status : "",
+		.bounce_stage = stage,
+		.bounce_diagnostic = diag,
+	};
+	return diagnose_readback(&rb, NULL, out);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
@@ -102,6 +147,9 @@ static void on_readback(void *arg, const struct readback_done *d)
 		if (*d->bounce)
 			printf("%-20s %-9s %s%s\n", "", "bounce", d->bounce,
 			       d->n_bounces > 1 ? " (and earlier ones, see --json)" : "");
+		struct diagnosis dg;
+		if (!d->ok && readback_diagnosis(d, &dg) == 0)
+			print_diagnosis(&dg);
 	}
 	fflush(stdout);
 	if (!d->ok)
@@ -254,6 +302,8 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		.arg = &out,
 	};
 	char *err = NULL;
+	out.conf = conf;
+	out.round = diag_round_new();
 	out.rrd = rrd_feed_new(conf); /* borrows conf, which the engine keeps until engine_free */
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);
@@ -269,6 +319,16 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 			if (out.latest.slots[i].key)
 				by[(uintptr_t)out.latest.slots[i].value - 1]++;
 		size_t probes = out.latest.n;
+		/* Across the seeds: one provider refusing, or all of them. --json keeps stdout to one
+		 * object per probe: the verdict is logged (event=round, shown with -v). */
+		struct diag_round_verdict rv;
+		if (diag_round_verdict(out.round, &rv) == 0) {
+			if (!out.json)
+				printf("round diagnosis: %s [%s]\n%-15s next step: %s\n", rv.cause, rv.rule, "", rv.next_step);
+			else
+				log_info("event=round rule=%s cause=\"%s\" next_step=\"%s\"", rv.rule, rv.cause,
+					 rv.next_step);
+		}
 		if (!out.json) {
 			printf("%zu probe%s: %zu accepted", probes, probes == 1 ? "" : "s", by[OUTCOME_ACCEPTED]);
 			for (int o = OUTCOME_DEFERRED; o <= OUTCOME_UNKNOWN; o++)
@@ -281,6 +341,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		rc = probes - by[OUTCOME_ACCEPTED] || (!due && probes < n) ? EXIT_PROBLEM : 0;
 	}
 	rrd_feed_free(out.rrd);
+	diag_round_free(out.round);
 	strmap_fini(&out.latest);
 	if (lock_fd >= 0)
 		close(lock_fd);

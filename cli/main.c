@@ -41,6 +41,10 @@ static void usage(FILE *fp)
 		"                        more, journals the rest; run it every minute from cron\n"
 		"  run                   the daemon: probes on schedule until SIGTERM/SIGINT (running\n"
 		"                        attempts finish, up to 30 s), SIGHUP reloads the configuration\n"
+		"  graph --out DIR [--period 1d|1w|1m|1y]... [--width N] [--height N] [--jobs N] [SEED...]\n"
+		"                        PNG graphs per seed and period from the RRD files (stage\n"
+		"                        latency, delivery latency, outcomes, attempts) and a static\n"
+		"                        dashboard: DIR/index.html, one page per seed, no JavaScript\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");
@@ -107,8 +111,10 @@ int main(int argc, char **argv)
 		rc = cmd_probe(&g, cargc, cargv);
 	else if (strcmp(cmd, "run") == 0)
 		rc = cmd_run(&g, cargc, cargv);
+	else if (strcmp(cmd, "graph") == 0)
+		rc = cmd_graph(&g, cargc, cargv);
 	else if (strcmp(cmd, "check") == 0 || strcmp(cmd, "dns") == 0 ||
-		 strcmp(cmd, "status") == 0 || strcmp(cmd, "graph") == 0) {
+		 strcmp(cmd, "status") == 0) {
 		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
 		rc = EXIT_USAGE;
 	} else {

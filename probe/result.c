@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "diagnose.h"
 #include "json.h"
 #include "xalloc.h"
 
@@ -249,6 +250,12 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 		json_arr_end(&j);
 		json_obj_end(&j);
 	}
+	/* The likely cause and next step (the last member: the scheduler replaces it when the
+	 * readback ends, see diagnosis_replace_json). */
+	struct diagnosis d;
+	diagnose_result(r, NULL, &d);
+	json_key(&j, "diagnosis");
+	diagnosis_json(&j, &d);
 	json_obj_end(&j);
 }
 

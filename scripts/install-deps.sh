@@ -8,7 +8,7 @@ BUILD_PKGS=(build-essential cmake pkg-config git
   clang libclang-rt-14-dev)
 LAB_PKGS=(postfix dovecot-imapd dovecot-lmtpd dovecot-sieve postgrey dnsmasq-base
   rrdtool rrdcached swaks openssl bind9-dnsutils monitoring-plugins-basic procps iproute2 python3
-  systemd)
+  systemd chromium)
 
 want=("${BUILD_PKGS[@]}" "${LAB_PKGS[@]}")
 missing=()
