@@ -100,34 +100,6 @@ static void on_result(void *arg, const struct probe_result *r)
 	rrd_feed_result(o->rrd, r);
 }
 
-/* The diagnosis of a readback's end from what readback_done says; the bounce comes in words:
- * "ACTION STATUS[ at STAGE][ by MTA]: DIAGNOSTIC". */
-static int readback_diagnosis(const struct readback_done *d, struct diagnosis *out)
-{
-	char action[16] = "", status[16] = "", stage[16] = "";
-	const char *diag = "";
-	if (*d->bounce) {
-		sscanf(d->bounce, "%15s %15s", action, status);
-		const char *at = strstr(d->bounce, " at ");
-		const char *colon = strstr(d->bounce, ": ");
-		if (at && (!colon || at < colon))
-			sscanf(at + 4, "%15[a-z]", stage);
-		diag = colon ? colon + 2 : "";
-	}
-	struct diag_readback rb = {
-		.status = d->status,
-		.folder = d->folder,
-		.junk = d->junk,
-		.placement_ok = d->placement_ok,
-		.error = d->error,
-		.bounce_action = action,
-		.bounce_status = status[0] >= '2' && status[0] <= '5' ? status : "",
-		.bounce_stage = stage,
-		.bounce_diagnostic = diag,
-	};
-	return diagnose_readback(&rb, NULL, out);
-}
-
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct probe_out *o = arg;
@@ -147,9 +119,8 @@ static void on_readback(void *arg, const struct readback_done *d)
 		if (*d->bounce)
 			printf("%-20s %-9s %s%s\n", "", "bounce", d->bounce,
 			       d->n_bounces > 1 ? " (and earlier ones, see --json)" : "");
-		struct diagnosis dg;
-		if (!d->ok && readback_diagnosis(d, &dg) == 0)
-			print_diagnosis(&dg);
+		if (!d->ok && d->diagnosis)
+			print_diagnosis(d->diagnosis);
 	}
 	fflush(stdout);
 	if (!d->ok)

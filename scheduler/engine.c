@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "curl_glue.h"
+#include "diagnose.h"
 #include "dns.h"
 #include "evloop.h"
 #include "json.h"
@@ -93,6 +94,8 @@ struct rb {
 	int n_bounces;
 	bool bounced;                  /* a bounce with action "failed" was found */
 	char last_bounce[1024];        /* the latest bounce in words, for the human output */
+	struct imap_bounce last_b;     /* the latest bounce found by this process (has_b) */
+	bool has_b;
 	int polls;                     /* rounds (every mailbox polled once) */
 	int commands;                  /* IMAP commands of the polls it was part of */
 	double imap_ms;                /* time those polls took */
@@ -651,7 +654,7 @@ static bool placement_ok(const struct conf_seed *seed, const struct imap_want *w
 
 /* From the found probe's header: the receiver's verdicts (Authentication-Results, trusted by
  * authserv-id) and the Received chain as hops with per-hop delays. */
-static void header_forensics(struct json *j, const struct rb *rb, const struct conf_seed *seed)
+static void header_forensics(struct json *j, const struct rb *rb, const struct conf_seed *seed, char verdicts[3][24])
 {
 	const char *h = rb->want[0].header;
 	size_t len = strlen(h);
@@ -669,6 +672,9 @@ static void header_forensics(struct json *j, const struct rb *rb, const struct c
 	json_kint(j, "fields", (int64_t)auth->n_fields);
 	json_kint(j, "trusted_fields", (int64_t)auth->n_trusted);
 	json_obj_end(j);
+	snprintf(verdicts[0], sizeof verdicts[0], "%s", auth->spf);
+	snprintf(verdicts[1], sizeof verdicts[1], "%s", auth->dkim);
+	snprintf(verdicts[2], sizeof verdicts[2], "%s", auth->dmarc);
 	free(auth);
 
 	struct hdr_chain *chain = xcalloc(1, sizeof *chain);
@@ -741,7 +747,7 @@ static void rb_finish(struct rb *rb, const char *status)
 	double delivery = -1;
 	struct strbuf obj;
 	struct json j;
-	char at[32];
+	char at[32], verdicts[3][24] = { "", "", "" };
 	sb_init(&obj);
 	json_init(&j, &obj);
 	json_obj_begin(&j);
@@ -766,7 +772,7 @@ static void rb_finish(struct rb *rb, const char *status)
 		if (w->duplicates)
 			json_kint(&j, "duplicates", w->duplicates);
 		if (w->header)
-			header_forensics(&j, rb, seed);
+			header_forensics(&j, rb, seed, verdicts);
 	}
 	if (rb->mb[1] || rb->bounces.len) { /* the sender's bounce mailbox was watched: what came back */
 		char *arr = xasprintf("[%s]", rb->bounces.len ? rb->bounces.s : "");
@@ -786,6 +792,32 @@ static void rb_finish(struct rb *rb, const char *status)
 	free(t1);
 	free(repl);
 	sb_fini(&obj);
+	/* The readback's end may say more than the SMTP outcome did: missing, junk, bounced. */
+	const struct imap_bounce *lb = rb->has_b ? &rb->last_b : NULL;
+	struct diag_readback drb = {
+		.status = status,
+		.folder = found ? w->folder : "",
+		.junk = w->junk,
+		.placement_ok = placed,
+		.spf = verdicts[0],
+		.dkim = verdicts[1],
+		.dmarc = verdicts[2],
+		.error = found ? "" : rb->last_error,
+		.bounce_action = lb ? lb->action : "",
+		.bounce_status = lb ? lb->status : "",
+		.bounce_code = lb ? lb->reply_code : 0,
+		.bounce_enhanced = lb ? lb->enhanced : "",
+		.bounce_stage = lb ? lb->stage : "",
+		.bounce_diagnostic = lb ? lb->diagnostic : "",
+		.attempt = 1,
+	};
+	struct diagnosis dg;
+	bool has_dg = diagnose_readback(&drb, NULL, &dg) == 0;
+	if (has_dg) {
+		char *l2 = diagnosis_replace_json(line, &dg);
+		free(line);
+		line = l2;
+	}
 	write_final(e, rb->probe_id, rb->seed_name, line);
 	log_info("event=readback probe=%s seed=%s status=%s%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name,
 		 status, rb->late ? " late=1" : "", found ? w->folder : "-", rb->polls,
@@ -806,6 +838,7 @@ static void rb_finish(struct rb *rb, const char *status)
 		.bounced = rb->bounced,
 		.bounce = rb->last_bounce,
 		.late = rb->late,
+		.diagnosis = has_dg ? &dg : NULL,
 	};
 	if (e->p.on_readback)
 		e->p.on_readback(e->p.arg, &d);
@@ -950,6 +983,8 @@ static void rb_take_bounces(struct rb *rb, const struct imap_want *w)
 		json_kstr(&j, "cleanup", b->cleanup_note);
 		json_obj_end(&j);
 		rb->n_bounces++;
+		rb->last_b = *b;
+		rb->has_b = true;
 		if (strcmp(b->action, "failed") == 0)
 			rb->bounced = true;
 		snprintf(rb->last_bounce, sizeof rb->last_bounce, "%s %s%s%s%s%s: %.300s", b->action,

@@ -22,6 +22,8 @@ struct evloop;
 struct engine;
 
 /* The end of a readback (all borrowed for the call). */
+struct diagnosis;
+
 struct readback_done {
 	const char *seed;
 	const char *probe_id;
@@ -37,6 +39,7 @@ struct readback_done {
 	bool bounced;           /* one of them says "failed" */
 	const char *bounce;     /* the latest bounce in words ("failed 5.1.1 at rcpt by mx: 550 ..."), or "" */
 	bool late;              /* after a missing result: found (or bounced) late */
+	const struct diagnosis *diagnosis; /* what the readback's end says (probe/diagnose.h), or NULL */
 };
 
 struct engine_params {

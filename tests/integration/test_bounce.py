@@ -100,6 +100,9 @@ rep.check("hard: the bounce says failed, 5.1.1, code 550, at rcpt, remote 127.0.
           b.get("action") == "failed" and b.get("status") == "5.1.1" and b.get("code") == 550 and
           b.get("enhanced") == "5.1.1" and b.get("stage") == "rcpt" and b.get("remote_mta") == "127.0.0.1",
           json.dumps(b))
+rep.check("hard: the final line's diagnosis is the remote refusal the bounce reports (rule bounced.*)",
+          f is not None and f.get("diagnosis", {}).get("rule", "").startswith("bounced.") and
+          f["diagnosis"].get("next_step"), json.dumps((f or {}).get("diagnosis")))
 rep.check("hard: diagnostic_code carries the remote server's text",
           "No such user here" in b.get("diagnostic_code", ""), json.dumps(b))
 rep.check("hard: reporting MTA is the lab's Postfix, an RFC 3464 report, arrived within seconds",

@@ -203,6 +203,8 @@ f = final_of(lines, "gone")
 rep.check("missing: accepted by smtp-sink (never delivered), readback missing after the timeout",
           f and f["smtp"]["outcome"] == "accepted" and f["readback"]["status"] == "missing" and
           f["readback"]["polls"] >= 2, json.dumps(f)[:600])
+rep.check("missing: the final line's diagnosis says missing (rule missing*)",
+          f and f.get("diagnosis", {}).get("rule", "").startswith("missing"), json.dumps((f or {}).get("diagnosis")))
 rep.check("missing: exit 1, within the timeout plus a poll", rc == 1 and time.time() - t0 < 15,
           "rc %d after %.1f s" % (rc, time.time() - t0))
 
