@@ -68,6 +68,7 @@ struct job {
 	unsigned waited;
 	enum job_state state;
 	bool must_run;                 /* ENGINE_ONCE: a seed asked for; runs even after the wait */
+	bool unjournaled;              /* nothing of it can outlive the run: no journal records */
 	struct probe_job *pj;
 	struct evtimer timer;          /* JOB_WAITING: due */
 	struct job *prev, *next;       /* e->jobs */
@@ -163,6 +164,7 @@ struct engine {
 	unsigned char token_key[TOKEN_KEY_LEN];
 	struct rb *rbs;
 	size_t n_polling;
+	bool sync_pending;             /* a send record appended since the last journal_sync */
 	struct strmap wins;            /* seed or "sender:NAME" -> struct mbox_win * (owned) */
 	struct strmap mboxes;          /* seed or "sender:NAME" -> struct mbox * (in mbox_list) */
 	struct mbox **mbox_list;       /* owned */
@@ -347,11 +349,23 @@ static void on_attempt_done(void *arg, struct probe_result *r)
 
 /* Claims a job for an attempt: limits' bookkeeping and its journal record (not yet synced:
  * pump() syncs once for all it starts, then launches them). */
+/* A manual probe (ENGINE_ONCE) with no retry schedule and no readback ends within the run:
+ * nothing would be resumed from the journal, so it writes no records (and no fdatasync: two
+ * per probe were a quarter of `probe`'s CPU at in_flight 1). Scheduled work is always
+ * journaled (slots, budgets). */
+static bool job_needs_journal(const struct engine *e, const struct job *job)
+{
+	const struct conf_seed *seed = conf_seed_find(conf_of(e), job->seed_name);
+	return e->p.mode != ENGINE_ONCE || conf_of(e)->n_retry_schedule > 0 ||
+	       (e->p.readback && e->has_key && rb_wanted(seed));
+}
+
 static void job_claim(struct job *job, int64_t now)
 {
 	struct engine *e = job->e;
 	const struct mon_conf *c = conf_of(e);
 	char a[24], b[24], n[16], at[24];
+	job->unjournaled = !job_needs_journal(e, job);
 	if (!job->probe_id[0]) {
 		if (message_new_probe_id(job->probe_id, sizeof job->probe_id, now) < 0)
 			snprintf(job->probe_id, sizeof job->probe_id, "%08" PRIx64 "000000000000000000000000",
@@ -369,7 +383,8 @@ static void job_claim(struct job *job, int64_t now)
 		job->ss = NULL;
 	}
 	/* Durable before the attempt: a restart never sends this attempt again. */
-	if (e->journal) {
+	if (e->journal && !job->unjournaled) {
+		e->sync_pending = true;
 		snprintf(a, sizeof a, "%" PRId64, job->sent_ms);
 		snprintf(b, sizeof b, "%" PRId64, job->slot_s);
 		snprintf(n, sizeof n, "%d", job->n + 1);
@@ -423,12 +438,12 @@ static void write_detail(struct engine *e, const char *line)
 
 /* A probe's final line: journaled first (a crash before the detail log is repaired on replay),
  * then the detail log, then marked done. */
-static void write_final(struct engine *e, const char *probe_id, const char *seed, const char *line)
+static void write_final(struct engine *e, const char *probe_id, const char *seed, const char *line, bool journal)
 {
-	if (e->journal)
+	if (e->journal && journal)
 		journal_append(e->journal, "final", "id", probe_id, "seed", seed, "json", line, NULL);
 	write_detail(e, line);
-	if (e->journal)
+	if (e->journal && journal)
 		journal_append_lazy(e->journal, "done", "id", probe_id, NULL);
 }
 
@@ -495,7 +510,7 @@ static void job_decided(struct job *job, struct probe_result *r)
 		write_detail(e, line.s);
 		rb_start(e, job->probe_id, job->seed_name, job->sent_ms, acc, line.s, NULL, 0, now + 1000);
 	} else if (r->final) {
-		write_final(e, job->probe_id, job->seed_name, line.s);
+		write_final(e, job->probe_id, job->seed_name, line.s, !job->unjournaled);
 	} else {
 		if (job->att.len)
 			sb_appendc(&job->att, ',');
@@ -818,7 +833,7 @@ static void rb_finish(struct rb *rb, const char *status)
 		free(line);
 		line = l2;
 	}
-	write_final(e, rb->probe_id, rb->seed_name, line);
+	write_final(e, rb->probe_id, rb->seed_name, line, true);
 	log_info("event=readback probe=%s seed=%s status=%s%s folder=%s polls=%d%s%s", rb->probe_id, rb->seed_name,
 		 status, rb->late ? " late=1" : "", found ? w->folder : "-", rb->polls,
 		 rb->last_error[0] && !found ? " error=" : "", rb->last_error[0] && !found ? rb->last_error : "");
@@ -1320,8 +1335,9 @@ static void pump(struct engine *e)
 		tail = &job->lnext;
 	}
 	/* One fdatasync for every send record: durable before any of these attempts starts. */
-	if (launch && e->journal)
+	if (launch && e->journal && e->sync_pending)
 		journal_sync(e->journal);
+	e->sync_pending = false;
 	for (struct job *job = launch, *next; job; job = next) {
 		next = job->lnext;
 		job_launch(job);
