@@ -164,7 +164,7 @@ def daemon(binary, conf, detail, k, every):
             if not os.path.exists(detail):
                 continue
             with open(detail) as f:
-                fin = [json.loads(x) for x in f if x.strip()]
+                fin = [json.loads(x) for x in f if x.endswith("\n") and x.strip()]
             fin = [x for x in fin if x.get("final") and x["readback"]["status"] != "skipped"]
             if len(fin) >= k + 1:
                 got = fin

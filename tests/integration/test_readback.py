@@ -311,7 +311,7 @@ def daemon_finals():
     if not os.path.exists(detail):
         return []
     with open(detail) as fh:
-        return [json.loads(x) for x in fh if x.strip() and json.loads(x).get("final")]
+        return [json.loads(x) for x in fh if x.endswith("\n") and x.strip() and json.loads(x).get("final")]
 
 
 end = time.time() + 20
@@ -348,7 +348,7 @@ def lines_of(path):
     if not os.path.exists(path):
         return []
     with open(path) as fh:
-        return [json.loads(x) for x in fh if x.strip()]
+        return [json.loads(x) for x in fh if x.endswith("\n") and x.strip()]  # a line being written: not yet
 
 
 def wait_for(pred, path, secs):

@@ -323,7 +323,7 @@ daemons.append(p)
 def run_finals():
     try:
         with open(os.path.join(state("run"), "results.jsonl")) as f:
-            rs = [json.loads(x) for x in f if x.strip()]
+            rs = [json.loads(x) for x in f if x.endswith("\n") and x.strip()]  # not a line being written
     except OSError:
         return {}
     return {x["seed"]: x for x in rs if x.get("final")}

@@ -68,7 +68,7 @@ def results(name):
     if not os.path.exists(p):
         return []
     with open(p) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.endswith("\n") and line.strip()]  # not one being written
 
 
 def start_daemon(conf, name):
