@@ -12,6 +12,7 @@ struct cli_globals {
 int cmd_check_config(const struct cli_globals *g, int argc, char **argv);
 int cmd_probe(const struct cli_globals *g, int argc, char **argv);
 int cmd_run(const struct cli_globals *g, int argc, char **argv);
+int cmd_dns(const struct cli_globals *g, int argc, char **argv);
 int cmd_graph(const struct cli_globals *g, int argc, char **argv);
 
 struct mon_conf;

@@ -45,6 +45,12 @@ static void usage(FILE *fp)
 		"                        PNG graphs per seed and period from the RRD files (stage\n"
 		"                        latency, delivery latency, outcomes, attempts) and a static\n"
 		"                        dashboard: DIR/index.html, one page per seed, no JavaScript\n"
+		"  dns [SEED|DOMAIN...] [--json]\n"
+		"                        DNS trust checks of each seed (all by default) or domain:\n"
+		"                        MX, PTR/FCrDNS, EHLO name, SPF, DMARC, DKIM keys, DNSBLs;\n"
+		"                        one line per check (pass/warn/fail/error and the evidence),\n"
+		"                        --json: one object per target. Exit 0 no fail or error,\n"
+		"                        1 any, 2 usage or config error\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");
@@ -113,7 +119,9 @@ int main(int argc, char **argv)
 		rc = cmd_run(&g, cargc, cargv);
 	else if (strcmp(cmd, "graph") == 0)
 		rc = cmd_graph(&g, cargc, cargv);
-	else if (strcmp(cmd, "check") == 0 || strcmp(cmd, "dns") == 0 ||
+	else if (strcmp(cmd, "dns") == 0)
+		rc = cmd_dns(&g, cargc, cargv);
+	else if (strcmp(cmd, "check") == 0 ||
 		 strcmp(cmd, "status") == 0) {
 		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
 		rc = EXIT_USAGE;

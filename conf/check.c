@@ -326,6 +326,15 @@ int conf_check_zone(const char *s, char **err)
 	return 0;
 }
 
+/* A DKIM selector (RFC 6376 3.1): dot-separated labels of letters, digits and '-'. */
+int conf_check_dkim_selector(const char *s, char **err)
+{
+	if (strlen(s) > 63 * 2 + 1 || !conf_hostname_ok(s, false))
+		return conf_failq(err, s, "is not a DKIM selector such as \"mail\" or \"s2024.eu\" (labels of "
+				     "letters, digits and '-', at most 127 characters)");
+	return 0;
+}
+
 int conf_check_imap_url(const char *s, char **err)
 {
 	const char *rest;

@@ -46,6 +46,8 @@ struct conf_sender {
 	char *source_ip;        /* NULL: kernel's choice */
 	char **headers;         /* extra "Name: value" header lines */
 	size_t n_headers;
+	char **dkim_selectors;  /* DKIM selectors whose keys the dns checks look up (default none) */
+	size_t n_dkim_selectors;
 	struct conf_imap bounce_imap; /* the envelope sender's mailbox: bounces (DSNs) of probes */
 	struct conf_pos pos;
 };

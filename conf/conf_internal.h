@@ -75,6 +75,7 @@ conf_check_fn conf_check_host;
 conf_check_fn conf_check_ip;
 conf_check_fn conf_check_dns_server;
 conf_check_fn conf_check_zone;
+conf_check_fn conf_check_dkim_selector;
 conf_check_fn conf_check_imap_url;
 conf_check_fn conf_check_cleanup;
 conf_check_fn conf_check_header;

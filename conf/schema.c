@@ -212,6 +212,11 @@ const struct conf_key conf_schema[] = {
 	  .check = conf_check_header, .off = SND(headers), .off_n = SND(n_headers),
 	  .doc = "Extra \"Name: value\" header lines for this sender's probes (not Date, From, To, "
 		 "Subject, Message-ID, MIME-Version or X-Mailcanary-Token)." },
+	{ .path = "senders.[].dkim_selectors", .type = CONF_K_STRLIST, .def = "[]",
+	  .check = conf_check_dkim_selector, .off = SND(dkim_selectors), .off_n = SND(n_dkim_selectors),
+	  .doc = "DKIM selectors this sender's mail is signed with: the dns command checks that a "
+		 "parseable key is published at SELECTOR._domainkey.DOMAIN of the mail_from domain "
+		 "(check dkim:SELECTOR). mailcanary does not sign its probes itself." },
 
 	{ .path = "senders.[].bounce_imap", .type = CONF_K_GROUP, .flags = CONF_F_HASPOS | CONF_F_HASSET,
 	  .pos_off = SND(bounce_imap.pos), .set_off = SND(bounce_imap.set),

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git
-  libcurl4-openssl-dev libssl-dev libc-ares-dev libconfig-dev librrd-dev libcmocka-dev python3-yaml
+  libcurl4-openssl-dev libssl-dev libc-ares-dev libconfig-dev librrd-dev libcmocka-dev libpsl-dev publicsuffix python3-yaml
   clang libclang-rt-14-dev)
 LAB_PKGS=(postfix dovecot-imapd dovecot-lmtpd dovecot-sieve postgrey dnsmasq-base
   rrdtool rrdcached swaks openssl bind9-dnsutils monitoring-plugins-basic procps iproute2 python3

@@ -349,10 +349,48 @@ def config_seeds():
         write("config", "example", f.read())
 
 
+# ---- dnsrec: byte 0 the function (% 6: 0 DMARC, 1 DKIM key, 2 DNSBL A answers, 3 "IP\nZONE",
+# 4 "DOMAIN\nDOMAIN", 5 dnsrec_show), byte 1 a buffer size (1 + % 64), then the input ----
+
+DKIM_RSA2048 = ("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlnLLh20M8GgivVwxGtWFNBfXDwkUoWgeAoyiDPWpPsEL"
+                "X+AXWAmDePOmxX7ojcog5i/Q7L9Pt5l2w29MgOcL9bPqT5G+WnlQkW5P65Al/8b4H8a26BKHEyL3+hOphXLU4G24"
+                "Y+nbupwZdmoSCPHyiYa+IJQM+IH/mTSzw759bu0Gxeoy8s6+vsLgAjR8UF+qRgtT5LEjmqX7FcBBF72+Umg4V2+C"
+                "cEfkbbOySdrV3y6VKfFNmwih9Xc+kFNXzxQa+ByniGig9xAkOSePDsI4aXNgfLrkd97YL0kfg6ZihloLQ9IA0Yr5"
+                "XYEvAwJvDX0vWmYszv1GKgAibx+IGo9wVwIDAQAB")
+DNSREC = {
+    "dmarc-reject": (0, 63, "v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com; ruf=mailto:f@example.com; fo=1"),
+    "dmarc-google": (0, 63, "v=DMARC1; p=quarantine; sp=none; adkim=s; aspf=r; pct=50; rf=afrf; ri=86400; "
+                            "rua=mailto:mailauth-reports@google.com!10m"),
+    "dmarc-none-rua-only": (0, 63, "v=DMARC1; rua=mailto:a@example.com,https://r.example.com/dmarc"),
+    "dmarc-garbage-tags": (0, 20, "v=DMARC1;p=reject;;pct=1000;foo;adkim=x;P=none; v=DMARC1"),
+    "dkim-rsa2048": (1, 63, "v=DKIM1; k=rsa; h=sha256; s=email; t=s; p=" + DKIM_RSA2048),
+    "dkim-ed25519": (1, 63, "v=DKIM1; k=ed25519; p=kz/wZ83uxqnf4ayCaH/K+5ICNvYHHX8WX8vTSFH2Arw="),
+    "dkim-revoked": (1, 63, "v=DKIM1; p="),
+    "dkim-cut": (1, 10, "v=DKIM1; k=rsa; p=" + DKIM_RSA2048[:150]),
+    "dkim-folded": (1, 63, "v=DKIM1;\r\n\tp=" + DKIM_RSA2048[:200] + " \r\n " + DKIM_RSA2048[200:]),
+    "dnsbl-listed": (2, 0, bytes([127, 0, 0, 2, 127, 0, 0, 4])),
+    "dnsbl-errors": (2, 0, bytes([127, 255, 255, 254, 127, 0, 0, 1, 192, 0, 2, 1])),
+    "reverse-v4": (3, 63, "192.0.2.25\nzen.spamhaus.org"),
+    "reverse-v6": (3, 63, "2001:db8::25\nbl.example.org."),
+    "reverse-mapped-ptr": (3, 5, "::ffff:192.0.2.25"),
+    "domains-psl": (4, 63, "Mail.Example.CO.UK.\nexample.co.uk"),
+    "domains-private-suffix": (4, 20, "a.github.io\nb.github.io"),
+    "show-controls": (5, 12, "mx\x00.\x01\x7f\xc3\xa9.example.com"),
+}
+
+
+def dnsrec_seeds():
+    for name, (mode, size, data) in DNSREC.items():
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        write("dnsrec", name, bytes([mode, size]) + data)
+
+
 if __name__ == "__main__":
     reply_seeds()
     duration_seeds()
     json_seeds()
     transcript_seeds()
     config_seeds()
+    dnsrec_seeds()
     print("seeds written under", os.path.join(HERE, "corpus"), file=sys.stderr)

@@ -11,8 +11,9 @@
 Servers (each one small class below: configure, spawn, ready check, stop):
   smtp-sink instances with one fault each, a private Postfix (mx, the same smtpd
   answering 421 at connect on 127.0.0.3, refuse421, submission with Dovecot SASL,
-  notls), a private Dovecot (IMAP, IMAPS, LMTP, auth, Sieve), dnsmasq, postgrey
-  (real greylisting for grey.test, as a Postfix policy service).
+  notls), a private Dovecot (IMAP, IMAPS, LMTP, auth, Sieve), dnsmasq, a UDP port that
+  never answers DNS queries, postgrey (real greylisting for grey.test, as a Postfix policy
+  service).
 Python 3 standard library only. Needs root (Postfix's master runs as root).
 Nothing outside DIR is written except a small port registry and lock file in the
 temp directory, so that labs started at the same time never share a port.
@@ -112,6 +113,18 @@ SINKS = {
     "hang_eod":    (["-W", ".:60"], "220"),      # no end-of-data reply: curl waits for it blocking
 }
 
+# Public DKIM keys (their private halves were thrown away): base64 DER SubjectPublicKeyInfo
+# for RSA, the raw 32 bytes for ed25519 (RFC 8463).
+DKIM_RSA2048 = ("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlnLLh20M8GgivVwxGtWFNBfXDwkUoWgeAoyiDPWpPsEL"
+                "X+AXWAmDePOmxX7ojcog5i/Q7L9Pt5l2w29MgOcL9bPqT5G+WnlQkW5P65Al/8b4H8a26BKHEyL3+hOphXLU4G24"
+                "Y+nbupwZdmoSCPHyiYa+IJQM+IH/mTSzw759bu0Gxeoy8s6+vsLgAjR8UF+qRgtT5LEjmqX7FcBBF72+Umg4V2+C"
+                "cEfkbbOySdrV3y6VKfFNmwih9Xc+kFNXzxQa+ByniGig9xAkOSePDsI4aXNgfLrkd97YL0kfg6ZihloLQ9IA0Yr5"
+                "XYEvAwJvDX0vWmYszv1GKgAibx+IGo9wVwIDAQAB")
+DKIM_RSA1024 = ("MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDI/+A7aeLtWmYAhSOhjcet4s4bYnV2XWijUT9PyPbCj23qngdv"
+                "2hbZ+zQeOu7z7pTWsTl4e6OET5uXQagyTO1Ek9kD7hgOf3npjfAXz5PYVw0H2ceXa8s00CXSCHAx3fAn43Pq/Ksm"
+                "N8glSIztEd6Q7WwW/Y2p2G3yFqAuGkkOOwIDAQAB")
+DKIM_ED25519 = "kz/wZ83uxqnf4ayCaH/K+5ICNvYHHX8WX8vTSFH2Arw="
+
 # DNS data served by dnsmasq (zone "test" is local: anything not listed is NXDOMAIN).
 # ("host", name, ip)          A record plus the PTR for ip (the first host for an ip owns its PTR)
 # ("a", name, ip)             A record (also a PTR if no earlier entry claimed that ip)
@@ -119,6 +132,10 @@ SINKS = {
 # ("txt", name, text)         SPF / DMARC / DKIM key / DNSBL text records
 # ("ptr", name, target)       an explicit PTR, e.g. ("ptr", "2.0.0.127.in-addr.arpa", "x.test")
 # ("cname", name, target)
+# ("addr", name, ip)          A record for name and every name below it, no PTR (DNSBL answers)
+# ("dead", zone)              queries for zone are forwarded to a UDP port that never answers
+#                             (DnsBlackhole): the client sees a DNS timeout
+# Loopback PTRs not listed are NXDOMAIN (local=/127.in-addr.arpa/).
 DNS_RECORDS = [
     ("host", "mx.lab.test", MX_IP),                 # PTR 127.0.0.1 -> mx.lab.test
     ("mx", "sink.test", "mx.sink.test", 10),
@@ -138,6 +155,41 @@ DNS_RECORDS = [
     ("a", "nomx.test", MX_IP),                      # no MX: implicit MX
     ("mx", "noaddr.test", "mx.noaddr.test", 10),    # target without A/AAAA
     # nxdomain.test: deliberately absent
+] + [
+    # DNS trust checks (mailcanary dns; tests/integration/test_dns.py). Sending identities are
+    # loopback addresses given as source_ip: 127.0.0.1 (PTR mx.lab.test, which resolves back),
+    # 127.0.0.2 (PTR mx1.fallback.test, back to it; listed on bl.test), 127.0.0.11 (PTR
+    # ghost.lab.test, which resolves to 127.0.0.99: not forward-confirmed), 127.0.0.12 (no PTR).
+    ("ptr", "11.0.0.127.in-addr.arpa", "ghost.lab.test"),
+    ("addr", "ghost.lab.test", "127.0.0.99"),
+    ("mx", "halfaddr.test", "mx.noaddr.test", 10),  # one MX without an address, one with
+    ("mx", "halfaddr.test", "mx.lab.test", 20),
+    # SPF (envelope domains of the senders)
+    ("txt", "lab.test", "v=spf1 ip4:127.0.0.1 ip4:127.0.0.2 -all"),
+    ("txt", "spf-fail.test", "v=spf1 ip4:192.0.2.0/24 -all"),
+    ("txt", "spf-soft.test", "v=spf1 ip4:192.0.2.0/24 ~all"),
+    ("txt", "spf-perm.test", "v=spf1" + " a:h.spf-perm.test" * 11 + " -all"),  # 11 lookups
+    ("addr", "h.spf-perm.test", "192.0.2.7"),
+    ("txt", "mail.orgdmarc.test", "v=spf1 ip4:127.0.0.0/24 -all"),
+    # DMARC: lab.test has its own record; mail.orgdmarc.test only through its organisational
+    # domain orgdmarc.test (the public suffix list's default rule); spf-*.test have none
+    ("txt", "_dmarc.lab.test", "v=DMARC1; p=reject; adkim=s; aspf=r; pct=100; rua=mailto:dmarc@lab.test"),
+    ("txt", "_dmarc.orgdmarc.test", "v=DMARC1; p=reject; sp=quarantine; rua=mailto:dmarc@orgdmarc.test"),
+    # DKIM keys of lab.test: mc1 (RSA 2048), ed1 (ed25519), weak (RSA 1024), broken (a cut key),
+    # revoked (empty p=); no key for other selectors
+    ("txt", "mc1._domainkey.lab.test", "v=DKIM1; k=rsa; p=" + DKIM_RSA2048),
+    ("txt", "ed1._domainkey.lab.test", "v=DKIM1; k=ed25519; p=" + DKIM_ED25519),
+    ("txt", "weak._domainkey.lab.test", "v=DKIM1; k=rsa; p=" + DKIM_RSA1024),
+    ("txt", "broken._domainkey.lab.test", "v=DKIM1; k=rsa; p=" + DKIM_RSA2048[:120]),
+    ("txt", "revoked._domainkey.lab.test", "v=DKIM1; k=rsa; p="),
+    # DNSBL zones: bl.test lists 127.0.0.2 (the RFC 5782 test entry) with a reason; pubres.test
+    # answers everything with 127.255.255.254 (Spamhaus: "query through a public resolver"), an
+    # error, not a listing; dead.test never answers
+    ("addr", "2.0.0.127.bl.test", "127.0.0.2"),
+    ("txt", "2.0.0.127.bl.test", "Listed by the lab: test entry"),
+    ("addr", "pubres.test", "127.255.255.254"),
+    ("txt", "1.0.0.127.pubres.test", "Queries through public resolvers are refused"),
+    ("dead", "dead.test"),
 ]
 
 CERT_NAMES = ["mx.lab.test", "*.lab.test", "*.seed-a.test", "*.seed-b.test", "*.fallback.test",
@@ -509,10 +561,11 @@ class Dnsmasq(Server):
 
     def configure(self, lab):
         self.port = lab.ports.pick(udp=True)
-        lab.info["dns"] = {"server": "127.0.0.1:%d" % self.port, "port": self.port}
+        lab.info.setdefault("dns", {}).update({"server": "127.0.0.1:%d" % self.port, "port": self.port})
         lines = [
             "port=%d" % self.port, "listen-address=127.0.0.1", "bind-interfaces",
-            "no-resolv", "no-hosts", "no-poll", "local=/test/", "domain-needed",
+            "no-resolv", "no-hosts", "no-poll", "local=/test/", "local=/127.in-addr.arpa/",
+            "domain-needed",
             "user=nobody", "group=nogroup", "log-queries",
             "log-facility=" + lab.logfile("dnsmasq"),
             "pid-file=" + lab.path("run", "dnsmasq.pid"),
@@ -537,6 +590,10 @@ class Dnsmasq(Server):
                 lines.append("ptr-record=%s,%s" % (rec[1], rec[2]))
             elif kind == "cname":
                 lines.append("cname=%s,%s" % (rec[1], rec[2]))
+            elif kind == "addr":
+                lines.append("address=/%s/%s" % (rec[1], rec[2]))
+            elif kind == "dead":
+                lines.append("server=/%s/127.0.0.1#%d" % (rec[1], lab.info["dns"]["blackhole_port"]))
             else:
                 raise LabError("unknown DNS record kind %r" % (kind,))
         write(lab.path("dns", "dnsmasq.conf"), "\n".join(lines) + "\n")
@@ -553,6 +610,46 @@ class Dnsmasq(Server):
 
     def logs(self, lab):
         return [lab.logfile("dnsmasq-stderr"), lab.logfile("dnsmasq")]
+
+
+BLACKHOLE_SCRIPT = """
+import signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    s.recvfrom(4096)   # read and never answer
+"""
+
+
+class DnsBlackhole(Server):
+    """A UDP port on 127.0.0.1 that reads DNS queries and never answers: dns.blackhole as a
+    name server gives DNS timeouts, and dnsmasq forwards the ("dead", zone) zones to it."""
+    name = "dns_blackhole"
+
+    def configure(self, lab):
+        self.port = lab.ports.pick(udp=True)
+        lab.info.setdefault("dns", {}).update({"blackhole": "127.0.0.1:%d" % self.port,
+                                               "blackhole_port": self.port})
+
+    def start(self, lab):
+        argv = [sys.executable, "-c", BLACKHOLE_SCRIPT, str(self.port)]
+        lab.info["pids"][self.name] = spawn(argv, lab.logfile(self.name))
+
+    def ready(self, lab):
+        return _udp_bound(self.port)
+
+
+def _udp_bound(port):
+    """Whether something holds UDP port on 127.0.0.1 (our bind fails)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        return True
+    finally:
+        s.close()
+    return False
 
 
 class Dovecot(Server):
@@ -1003,7 +1100,7 @@ def grp_owner(user):
 
 def servers():
     """Every server, in start order. Add a server here (a Server subclass)."""
-    out = [TLS(), Dnsmasq()]
+    out = [TLS(), DnsBlackhole(), Dnsmasq()]
     out += [SmtpSink(n, o, b) for n, (o, b) in SINKS.items()]
     out += [Dovecot(), Postgrey(), Postfix()]
     return out
