@@ -268,6 +268,19 @@ EOF
 
 section "Detail log"
 echo "$DEMO_DIR/state/results.jsonl: $(wc -l <"$DEMO_DIR/state/results.jsonl") lines, one JSON result per decided attempt"
+echo "RRD files, one per seed (vantage \"demo\"), fed with every final result:" \
+	"$(cd "$DEMO_DIR/state/rrd" && find . -name '*.rrd' | sed 's|^\./||' | sort | tr '\n' ' ')"
+
+section "Graphs and the dashboard: mailcanary -c $CONF graph --out $DEMO_DIR/www --period 1d"
+if "$BIN" -c "$CONF" graph --out "$DEMO_DIR/www" --period 1d; then
+	echo "dashboard: $DEMO_DIR/www/index.html, $(find "$DEMO_DIR/www" -name '*.png' | wc -l) PNG graphs" \
+		"(stage latency, delivery, outcomes, retries per seed), one page per seed, no JavaScript"
+else
+	echo "NOTE: graph reported a problem (above)"
+fi
+
+section "Trust checks of the sending side: mailcanary -c $CONF dns seed-a"
+"$BIN" -c "$CONF" dns seed-a || true
 ok=1
 if [ "$keep" != 1 ]; then
 	echo "(removed at the end of the demo; run 'scripts/demo.sh --keep' to keep the lab, the config and this log)"
