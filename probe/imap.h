@@ -7,8 +7,10 @@
  * find the junk folder; that is kept for an hour. Each poll, in INBOX and the junk folder:
  * STATUS (UIDNEXT UIDVALIDITY; NOOP first for the selected folder), then one UID SEARCH UID from:* OR HEADER X-Mailcanary-Token
  * "v1.ID1." HEADER ... "v1.ID2." ... for every wanted probe, from the lowest UID one of them
- * has not searched yet; each candidate's header is fetched and its token verified (HMAC, this
- * seed): a message that is not ours is never touched. A second verified copy of a probe found
+ * has not searched yet (or, when at most 20 messages arrived since the window, one UID FETCH of
+ * their headers instead: half the server's work on a large Maildir); each candidate's header is
+ * fetched (BODY.PEEK: nothing changes) and its token verified (HMAC, this seed): a message that
+ * is not ours is never touched. A second verified copy of a probe found
  * in the same poll (a duplicate delivery) is cleaned up too and counted. Found probes are deleted (UID STORE +FLAGS.SILENT (\Deleted),
  * then UID EXPUNGE of that UID only, when the server has UIDPLUS; without it the message
  * stays flagged, because a plain EXPUNGE would remove others' deleted mail), moved
