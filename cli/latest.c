@@ -374,6 +374,9 @@ static void result_fini(struct latest_result *r)
 	free(r->rb_status);
 	free(r->folder);
 	free(r->rb_error);
+	free(r->cause);
+	free(r->next_step);
+	free(r->rule);
 	free(r->pending_what);
 }
 
@@ -408,6 +411,9 @@ static struct latest_result *entry(struct loader *L, const char *seed)
 	set(&r->rb_status, "");
 	set(&r->folder, "");
 	set(&r->rb_error, "");
+	set(&r->cause, "");
+	set(&r->next_step, "");
+	set(&r->rule, "");
 	set(&r->pending_what, "");
 	strmap_put(&L->index, seed, (void *)(uintptr_t)L->out->n);
 	return r;
@@ -453,6 +459,10 @@ static void take_final(struct latest_result *r, const char *line, const struct j
 	r->junk = jbool(rb, "junk");
 	r->delivery_s = jnum(rb, "delivery_s");
 	set(&r->rb_error, jstr(rb, "error"));
+	const struct jval *diag = jget(v, "diagnosis");
+	set(&r->cause, jstr(diag, "cause"));
+	set(&r->next_step, jstr(diag, "next_step"));
+	set(&r->rule, jstr(diag, "rule"));
 	r->pending = false;
 	set(&r->pending_what, "");
 }
@@ -489,6 +499,10 @@ static int load_file(struct loader *L, const char *path, char **err)
 	size_t cap = 0;
 	ssize_t n;
 	while ((n = getline(&line, &cap, fp)) >= 0) {
+		if (n > 0 && line[n - 1] != '\n') {
+			L->out->partial_lines++; /* only the last line can lack it: one being written */
+			continue;
+		}
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
 		if (n == 0)

@@ -55,6 +55,10 @@ struct latest_result {
 	bool junk;
 	double delivery_s;      /* NaN when unknown */
 	char *rb_error;         /* "" when none */
+	/* diagnosis ("" when the line has none) */
+	char *cause;
+	char *next_step;
+	char *rule;
 	/* history: final results in a row with this state, the first of them sent at run_since_ms */
 	unsigned run;
 	int64_t run_since_ms;
@@ -69,10 +73,11 @@ struct latest_results {
 	size_t n;
 	size_t lines;            /* lines read */
 	size_t bad_lines;        /* lines that were not a JSON result (skipped) */
+	size_t partial_lines;    /* a last line without its newline (being written: skipped) */
 };
 
 /* Reads state_dir/results.jsonl.1 (if there) and state_dir/results.jsonl. A missing log is no
- * error (no seeds). Returns 0, or -1 with *err (owned) when a file exists but cannot be read;
+ * error (no seeds). A file's last line without a trailing newline is one being written: skipped. Returns 0, or -1 with *err (owned) when a file exists but cannot be read;
  * out is then empty. Release with latest_results_fini() in every case. */
 int latest_results_load(const char *state_dir, struct latest_results *out, char **err);
 void latest_results_fini(struct latest_results *r);

@@ -51,6 +51,12 @@ static void usage(FILE *fp)
 		"                        one line per check (pass/warn/fail/error and the evidence),\n"
 		"                        --json: one object per target. Exit 0 no fail or error,\n"
 		"                        1 any, 2 usage or config error\n"
+		"  status [SEED...] [--json]\n"
+		"                        the latest result of each seed (all by default) from the detail\n"
+		"                        log: outcome, stage, code, text, delivery time, folder, age, and\n"
+		"                        the diagnosis under each one not cleanly delivered; --json: one\n"
+		"                        object per seed. Exit 0 all ok, 1 any problem, 2 usage or\n"
+		"                        config error\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");
@@ -121,8 +127,9 @@ int main(int argc, char **argv)
 		rc = cmd_graph(&g, cargc, cargv);
 	else if (strcmp(cmd, "dns") == 0)
 		rc = cmd_dns(&g, cargc, cargv);
-	else if (strcmp(cmd, "check") == 0 ||
-		 strcmp(cmd, "status") == 0) {
+	else if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(&g, cargc, cargv);
+	else if (strcmp(cmd, "check") == 0) {
 		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
 		rc = EXIT_USAGE;
 	} else {
