@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "commands.h"
 #include "conf.h"
 #include "diagnose.h"
@@ -24,6 +25,7 @@ struct probe_out {
 	struct strmap latest;   /* probe id -> latest outcome (enum probe_outcome, as a pointer) */
 	size_t n_results;
 	struct rrd_feed *rrd;   /* final results to the RRD files */
+	struct alerts *alerts;  /* final results to the seed states and the alert hook */
 	const struct mon_conf *conf;  /* borrowed: the engine's, valid while it runs */
 	struct diag_round *round;     /* the latest outcome per probe, for the round's diagnosis */
 };
@@ -98,12 +100,14 @@ static void on_result(void *arg, const struct probe_result *r)
 	diag_round_add(o->round, r->probe_id, cs ? cs->domain : r->seed, r->smtp.outcome, r->smtp.stage);
 	o->n_results++;
 	rrd_feed_result(o->rrd, r);
+	alerts_feed_result(o->alerts, r);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct probe_out *o = arg;
 	rrd_feed_readback(o->rrd, d);
+	alerts_feed_readback(o->alerts, d);
 	if (o->json) {
 		fputs(d->json, stdout);
 		fputc('\n', stdout);
@@ -131,6 +135,7 @@ static void on_repaired(void *arg, const char *json)
 {
 	struct probe_out *o = arg;
 	rrd_feed_json(o->rrd, json);
+	alerts_feed_json(o->alerts, json);
 }
 
 static void probe_usage(FILE *fp)
@@ -276,6 +281,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 	out.conf = conf;
 	out.round = diag_round_new();
 	out.rrd = rrd_feed_new(conf); /* borrows conf, which the engine keeps until engine_free */
+	out.alerts = alerts_new(conf); /* the same */
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);
 	if (!e) {
@@ -312,6 +318,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		rc = probes - by[OUTCOME_ACCEPTED] || (!due && probes < n) ? EXIT_PROBLEM : 0;
 	}
 	rrd_feed_free(out.rrd);
+	alerts_free(out.alerts);
 	diag_round_free(out.round);
 	strmap_fini(&out.latest);
 	if (lock_fd >= 0)

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "evloop.h"
 #include "journal.h"
+#include "alerts.h"
 #include "log.h"
 #include "rrd_feed.h"
 #include "xalloc.h"
@@ -26,6 +27,7 @@ struct run_ctx {
 	struct engine *e;
 	const char *state_dir; /* the one locked at start */
 	struct rrd_feed *rrd;  /* final results to the RRD files, with the running configuration */
+	struct alerts *alerts; /* final results to the seed states and the alert hook */
 };
 
 void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon)
@@ -78,6 +80,14 @@ static void reload(struct run_ctx *ctx)
 	} else {
 		rrd_feed_set_conf(ctx->rrd, conf);
 	}
+	if (ctx->alerts && !conf->alert_command) {
+		alerts_free(ctx->alerts);
+		ctx->alerts = NULL;
+	} else if (!ctx->alerts) {
+		ctx->alerts = alerts_new(conf); /* NULL while alert.command is not set */
+	} else {
+		alerts_set_conf(ctx->alerts, conf);
+	}
 	engine_reload(ctx->e, conf);
 }
 
@@ -86,18 +96,21 @@ static void on_result(void *arg, const struct probe_result *r)
 {
 	struct run_ctx *ctx = arg;
 	rrd_feed_result(ctx->rrd, r);
+	alerts_feed_result(ctx->alerts, r);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct run_ctx *ctx = arg;
 	rrd_feed_readback(ctx->rrd, d);
+	alerts_feed_readback(ctx->alerts, d);
 }
 
 static void on_repaired(void *arg, const char *json)
 {
 	struct run_ctx *ctx = arg;
 	rrd_feed_json(ctx->rrd, json);
+	alerts_feed_json(ctx->alerts, json);
 }
 
 static void on_signal(void *arg, int fd, unsigned events)
@@ -192,7 +205,8 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	char *state_dir = xstrdup(conf->state_dir);
 	log_info("event=start version=%s pid=%ld seeds=%zu pending=%zu state_dir=%s", MON_VERSION, (long)getpid(),
 		 conf->n_seeds, st.n_probes, state_dir);
-	struct run_ctx ctx = { .g = g, .state_dir = state_dir, .rrd = rrd_feed_new(conf) };
+	struct run_ctx ctx = { .g = g, .state_dir = state_dir, .rrd = rrd_feed_new(conf),
+				.alerts = alerts_new(conf) };
 	struct engine_params ep = {
 		.mode = ENGINE_DAEMON,
 		.journal = journal,
@@ -210,6 +224,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		log_warnx("event=exit reason=\"%s\"", err);
 		free(err);
 		rrd_feed_free(ctx.rrd);
+		alerts_free(ctx.alerts);
 		free(state_dir);
 		close(sfd);
 		close(lock_fd);
@@ -221,6 +236,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	evloop_fd_del(engine_loop(e), sfd);
 	engine_free(e);
 	rrd_feed_free(ctx.rrd);
+	alerts_free(ctx.alerts);
 	close(sfd);
 	close(lock_fd);
 	free(state_dir);

@@ -386,6 +386,8 @@ struct loader {
 	size_t cap;
 };
 
+static void result_init(struct latest_result *r, const char *seed);
+
 static struct latest_result *entry(struct loader *L, const char *seed)
 {
 	uintptr_t pos = (uintptr_t)strmap_get(&L->index, seed);
@@ -396,6 +398,13 @@ static struct latest_result *entry(struct loader *L, const char *seed)
 		L->out->v = xrealloc(L->out->v, L->cap * sizeof *L->out->v);
 	}
 	struct latest_result *r = &L->out->v[L->out->n++];
+	result_init(r, seed);
+	strmap_put(&L->index, seed, (void *)(uintptr_t)L->out->n);
+	return r;
+}
+
+static void result_init(struct latest_result *r, const char *seed)
+{
 	memset(r, 0, sizeof *r);
 	r->seed = xstrdup(seed);
 	r->accepted_after_s = r->total_ms = r->delivery_s = NAN;
@@ -415,8 +424,6 @@ static struct latest_result *entry(struct loader *L, const char *seed)
 	set(&r->next_step, "");
 	set(&r->rule, "");
 	set(&r->pending_what, "");
-	strmap_put(&L->index, seed, (void *)(uintptr_t)L->out->n);
-	return r;
 }
 
 static void take_final(struct latest_result *r, const char *line, const struct jval *v)
@@ -565,4 +572,27 @@ const struct latest_result *latest_find(const struct latest_results *r, const ch
 		if (strcmp(r->v[i].seed, seed) == 0)
 			return &r->v[i];
 	return NULL;
+}
+
+int latest_result_parse(const char *line, struct latest_result *out)
+{
+	memset(out, 0, sizeof *out);
+	struct jval v;
+	if (jparse_line(line, &v) < 0)
+		return -1;
+	const char *seed = jstr(&v, "seed");
+	int rc = -1;
+	if (v.type == J_OBJ && *seed && jget(&v, "smtp")) {
+		result_init(out, seed);
+		take_final(out, line, &v);
+		rc = 0;
+	}
+	jfree(&v);
+	return rc;
+}
+
+void latest_result_fini(struct latest_result *r)
+{
+	result_fini(r);
+	memset(r, 0, sizeof *r);
 }

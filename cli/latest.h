@@ -81,6 +81,11 @@ struct latest_results {
  * out is then empty. Release with latest_results_fini() in every case. */
 int latest_results_load(const char *state_dir, struct latest_results *out, char **err);
 void latest_results_fini(struct latest_results *r);
+/* One final result line (DESIGN.md's contract) read as its seed's only result: out gets its
+ * fields and state (run 1). Returns 0, or -1 when the line is not a probe result. Release with
+ * latest_result_fini() in every case. line borrowed. */
+int latest_result_parse(const char *line, struct latest_result *out);
+void latest_result_fini(struct latest_result *r);
 /* The seed's entry, or NULL. */
 const struct latest_result *latest_find(const struct latest_results *r, const char *seed);
 

@@ -152,13 +152,16 @@ const struct conf_key conf_schema[] = {
 	{ .path = "alert", .type = CONF_K_GROUP, .doc = "The alert hook, run when a seed changes state." },
 	{ .path = "alert.command", .type = CONF_K_STRING, .def_doc = "none (no alerts)",
 	  .check = conf_check_nonempty, .off = TOP(alert_command),
-	  .doc = "Command run when a seed changes state (see mailcanary(8))." },
+	  .doc = "Command run (by /bin/sh -c) when a seed changes state between ok, degraded and failing, "
+		 "only then, with the details in MAILCANARY_* environment variables (see ALERTS in "
+		 "mailcanary(8)); a failing command is logged, never fatal." },
 	{ .path = "alert.latency", .type = CONF_K_DURATION, .def = "\"10m\"", .min = SEC, .max = WEEK,
 	  .off = TOP(alert_latency_ms),
-	  .doc = "A delivery slower than this counts as a failure for alerting." },
+	  .doc = "A delivery slower than this makes the seed degraded (as a deferral or junk placement does)." },
 	{ .path = "alert.failing_after", .type = CONF_K_INT, .def = "3", .min = 1, .max = 1000,
 	  .off = TOP(alert_failing_after),
-	  .doc = "Consecutive failed probes before a seed is reported as failing." },
+	  .doc = "Consecutive failed probes (rejected, failed, unknown, missing, bounced, readback error) "
+		 "before a seed is reported as failing; fewer make it degraded." },
 
 	{ .path = "graph_every", .type = CONF_K_DURATION, .def = "\"5m\"", .min = MIN, .max = DAY,
 	  .off = TOP(graph_every_ms),
