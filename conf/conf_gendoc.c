@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "fsutil.h"
 #include "xalloc.h"
 
 #define MAN_BEGIN ".\\\" BEGIN GENERATED KEYS"
@@ -28,27 +29,15 @@ static char *capture(void (*fn)(FILE *))
 	return buf;
 }
 
+/* All of path (NUL-terminated), or the program ends with the reason. */
 static char *slurp(const char *path)
 {
-	FILE *fp = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, n;
-	char chunk[8192];
-
-	if (!fp) {
+	size_t len;
+	char *buf = read_all(path, &len);
+	if (!buf) {
 		perror(path);
 		exit(1);
 	}
-	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-		buf = xrealloc(buf, len + n + 1);
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	fclose(fp);
-	if (!buf)
-		buf = xstrdup("");
-	else
-		buf[len] = '\0';
 	return buf;
 }
 

@@ -393,12 +393,8 @@ static bool fetch_peek(struct session *s, const char *folder, uint32_t uid, bool
 	const char *lit;
 	if (!next_fetch(s, &pos, &got, idate, &lit, &n))
 		return false; /* no literal: no such message (expunged meanwhile) */
-	struct strbuf copy; /* lit points into s->head */
-	sb_init(&copy);
-	sb_appendn(&copy, lit, n);
-	sb_reset(&s->body);
-	sb_appendn(&s->body, copy.s ? copy.s : "", copy.len);
-	sb_fini(&copy);
+	sb_reset(&s->body); /* lit points into s->head, another buffer */
+	sb_appendn(&s->body, lit, n);
 	return true;
 }
 
