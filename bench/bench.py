@@ -915,21 +915,21 @@ class Sniffer(threading.Thread):
         """seed -> {stage: wire ms}: command packet to the first reply packet after it."""
         out = {}
         for pkts in self.conns.values():
-            pkts.sort(key=lambda p: p[0])
-            seed, times, pending, in_body, body, last_chunk = None, {}, None, False, b"", None
+            # capture order, not timestamp order: a packet tap gets a segment before TCP does,
+            # so per connection the order is causal; once (1 in 25 under load) a reply's stamp
+            # sorted after the next command and paired the wrong packets
+            seed, times, pending, in_body, body = None, {}, None, False, b""
             for ts, from_client, pl in pkts:
                 if from_client:
                     if in_body:
                         body += pl
-                        if pl not in (b".\r\n", b"\r\n.\r\n"):
-                            last_chunk = ts
                         if body.endswith(b"\r\n.\r\n"):
                             m = re.search(rb"Seed:\s+(\S+)", body)
                             if m:
                                 seed = m.group(1).decode("ascii", "replace")
-                            # mailcanary's eod stage starts at the last body chunk (curl sends
-                            # the terminating ".\r\n" as a separate write right after it)
-                            pending, in_body = ("eod", last_chunk or ts), False
+                            # the end-of-data stage starts when the terminating dot is sent
+                            # (curl writes it separately, right after the last body chunk)
+                            pending, in_body = ("eod", ts), False
                         continue
                     verb = pl[:4].upper()
                     st = {b"EHLO": "ehlo", b"HELO": "ehlo", b"MAIL": "mail", b"RCPT": "rcpt",

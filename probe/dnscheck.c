@@ -991,7 +991,7 @@ static void mx_phase_done(struct dnscheck *c)
 		} else if (err[0]) {
 			ip_unknown(c, err);
 		} else {
-			char why[400], b[96];
+			char why[600], b[96];
 			snprintf(why, sizeof why, "no MX address of %s to find the route toward (%s); source_ip "
 				 "would name it", r->domain, r->mx_status == 0 ? "MX hosts without addresses" :
 				 st_text(c, r->mx_status, b, sizeof b));
@@ -1024,7 +1024,7 @@ static void look_then(struct dnscheck *c, struct look *l)
 			set_ip(c, c->relay_addrs.ip[0], how);
 			ip_checks_start(c);
 		} else {
-			char why[300], b[96];
+			char why[400], b[96];
 			snprintf(why, sizeof why, "relay host %.200s has no address: %s", c->relay_host,
 				 st_text(c, c->relay_addrs.status, b, sizeof b));
 			ip_unknown(c, why);

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "evloop.h"
 #include "log.h"
+#include "sockts.h"
 #include "transcript.h"
 #include "xalloc.h"
 
@@ -82,6 +83,8 @@ struct smtp_attempt {
 	int64_t waiting_timeout_ms;
 	enum probe_stage progress_timeout; /* deadline seen passed by the progress callback */
 	curl_socket_t fd;       /* the connection's socket while curl has it open, else -1 */
+	bool kts;               /* fd has kernel timestamps (sockts.h) */
+	int64_t rx_ts_us;       /* arrival of the data last peeked at (kernel stamp), -1 none */
 	bool finished;
 	/* Filled by the worker, handed to done by the main thread. Allocated only when the attempt
 	 * ends: its 1.5 KiB would otherwise sit in every attempt in flight. */
@@ -171,9 +174,43 @@ static void shut_socket(struct smtp_attempt *a)
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
 	struct smtp_attempt *a = clientp;
-	if (purpose == CURLSOCKTYPE_IPCXN)
+	if (purpose == CURLSOCKTYPE_IPCXN) {
 		a->fd = fd;
+		a->kts = sockts_enable(fd) == 0;
+		a->rx_ts_us = -1;
+	}
 	return CURL_SOCKOPT_OK;
+}
+
+/* Kernel timestamps (sockts.h). A command's time is when its last byte left, a reply line's when
+ * the data holding it arrived, so that stage times are the wire's and not our thread's
+ * scheduling. A stamp is used only when it falls between the previous command (or body chunk)
+ * and now; otherwise, and without stamps, the callback's own time. */
+static int64_t last_sent_us(const struct smtp_attempt *a)
+{
+	for (size_t i = a->tr.n; i-- > 0;)
+		if (a->tr.v[i].kind == TR_OUT || a->tr.v[i].kind == TR_BODY)
+			return a->tr.v[i].t_us;
+	return a->t_start_us;
+}
+
+static int64_t stamp_or_now(const struct smtp_attempt *a, int64_t stamp, int64_t now)
+{
+	return stamp >= 0 && stamp >= last_sent_us(a) && stamp <= now ? stamp : now;
+}
+
+/* Before curl reads: the arrival time of what is waiting. Also drains stamps of sends made
+ * without a debug callback (TLS handshake, curl's end-of-data dot), which would otherwise keep
+ * poll() reporting POLLERR. Returns the latest such send stamp, or -1. */
+static int64_t kts_before_read(struct smtp_attempt *a)
+{
+	if (!a->kts || a->fd < 0)
+		return -1;
+	int64_t tx = sockts_tx_drain(a->fd);
+	int64_t rx = sockts_rx_peek(a->fd);
+	if (rx >= 0)
+		a->rx_ts_us = rx;
+	return tx;
 }
 
 static int on_closesocket(void *clientp, curl_socket_t fd)
@@ -189,6 +226,12 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 	struct smtp_attempt *a = userp;
 	int64_t now = mono_us();
 	(void)easy;
+	if (a->kts && a->fd >= 0) {
+		if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
+			now = stamp_or_now(a, sockts_tx_drain(a->fd), now); /* called right after the send */
+		else if (type == CURLINFO_HEADER_IN)
+			now = stamp_or_now(a, a->rx_ts_us, now);
+	}
 	switch (type) {
 	case CURLINFO_TEXT:
 		transcript_add(&a->tr, TR_TEXT, data, size, now);
@@ -239,6 +282,14 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
+	if (a->waiting_stage == STAGE_EOD) {
+		/* Inside curl's blocking end-of-data wait, between its poll and its read. The dot that
+		 * ends the message is sent without a debug callback: its stamp starts the stage. */
+		int64_t tx = kts_before_read(a);
+		if (tx >= 0 && a->tr.n && a->tr.v[a->tr.n - 1].kind == TR_BODY && tx > a->tr.v[a->tr.n - 1].t_us &&
+		    tx <= mono_us())
+			a->tr.v[a->tr.n - 1].t_us = tx;
+	}
 	if (atomic_load(&a->cancelled))
 		return 1;
 	if (mono_us() >= a->deadline_us) {
@@ -383,6 +434,7 @@ static void attempt_run(struct smtp_attempt *a)
 			 * curl_multi_wakeup() */
 			int64_t wait_ms = (a->deadline_us - now + 999) / 1000;
 			mc = curl_multi_poll(a->multi, NULL, 0, wait_ms > INT_MAX ? INT_MAX : (int)wait_ms, NULL);
+			kts_before_read(a);
 		}
 		if (mc != CURLM_OK) {
 			shut_socket(a);

@@ -322,7 +322,9 @@ void transcript_analyse(const struct transcript *tr, const struct tr_context *ct
 		if (x->stage == STAGE_STARTTLS && t_tls_done > x->t_sent)
 			end = t_tls_done;
 		t->present[x->stage] = true;
-		t->ms[x->stage] += us_to_ms(end - x->t_sent);
+		/* A greeting stamped by the kernel can precede curl noticing the connection
+		 * ("Connected to"): the banner then took no measurable time, not a negative one. */
+		t->ms[x->stage] += us_to_ms(end > x->t_sent ? end - x->t_sent : 0);
 	}
 
 	/* 3. The decision: the first reply >= 400 that curl did not tolerate, or the first

@@ -1,16 +1,22 @@
 /* Unit tests: durations, JSON writer, timer heap of the event loop. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "duration.h"
 #include "evloop.h"
 #include "json.h"
+#include "sockts.h"
 #include "strbuf.h"
 
 static void test_duration_parse(void **state)
@@ -151,6 +157,60 @@ static void test_timer_heap_random(void **state)
 	evloop_free(loop);
 }
 
+/* Kernel stamps on a loopback TCP pair: a send's stamp and a peek's stamp fall between the
+ * clock readings around them, and a peek consumes nothing. */
+static void test_sockts(void **state)
+{
+	(void)state;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(l >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sockts_enable(c), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+	int s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+
+	assert_true(sockts_tx_drain(c) < 0); /* nothing sent yet */
+	assert_true(sockts_rx_peek(c) < 0);  /* nothing waiting */
+	/* The kernel turns receive stamps on from a work queue, a moment after the first socket
+	 * asks: until then packets arrive unstamped (callers fall back to their own clock). */
+	bool stamped = false;
+	char one;
+	for (int i = 0; i < 200 && !stamped; i++) {
+		assert_int_equal(write(s, "x", 1), 1);
+		usleep(10000);
+		stamped = sockts_rx_peek(c) >= 0;
+		assert_int_equal(read(c, &one, 1), 1);
+	}
+	assert_true(stamped);
+	int64_t t0 = mono_us();
+	assert_int_equal(write(c, "EHLO x\r\n", 8), 8);
+	int64_t tx = sockts_tx_drain(c);
+	int64_t t1 = mono_us();
+	assert_true(tx >= t0 - 1000 && tx <= t1 + 1000); /* 1 ms: the two clocks are read apart */
+	assert_true(sockts_tx_drain(c) < 0);             /* drained */
+
+	int64_t t2 = mono_us();
+	assert_int_equal(write(s, "250 ok\r\n", 8), 8);
+	int64_t t3 = mono_us();
+	usleep(20000);
+	int64_t rx = sockts_rx_peek(c);
+	assert_true(rx >= t2 - 1000 && rx <= t3 + 1000);
+	assert_true(mono_us() - rx >= 15000);            /* the arrival, not the peek */
+	char buf[16];
+	assert_int_equal(read(c, buf, sizeof buf), 8);   /* the peek consumed nothing */
+	assert_memory_equal(buf, "250 ok\r\n", 8);
+	assert_true(sockts_rx_peek(c) < 0);
+	close(s);
+	close(c);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_timer_heap_random),
+		cmocka_unit_test(test_sockts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

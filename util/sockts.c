@@ -1,0 +1,135 @@
+#include "sockts.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+#if defined(__linux__)
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+
+/* A kernel (CLOCK_REALTIME) stamp on the mono_us() clock. */
+static int64_t to_mono(const struct timespec *ts)
+{
+	if (ts->tv_sec == 0 && ts->tv_nsec == 0)
+		return -1;
+	struct timespec rt, mt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	int64_t k = (int64_t)ts->tv_sec * 1000000 + ts->tv_nsec / 1000;
+	int64_t r = (int64_t)rt.tv_sec * 1000000 + rt.tv_nsec / 1000;
+	int64_t m = (int64_t)mt.tv_sec * 1000000 + mt.tv_nsec / 1000;
+	return k - (r - m);
+}
+
+/* The software stamp of a message's SCM_TIMESTAMPING control message, or -1. */
+static int64_t stamp_of(struct msghdr *msg)
+{
+	int64_t t = -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPING ||
+		    c->cmsg_len < CMSG_LEN(sizeof(struct scm_timestamping)))
+			continue;
+		struct scm_timestamping st;
+		memcpy(&st, CMSG_DATA(c), sizeof st);
+		t = to_mono(&st.ts[0]);
+	}
+	return t;
+}
+
+/* Receive stamps are a system-wide switch in the kernel (netstamp_needed_key), turned on by the
+ * first socket that asks and off again when the last one closes. Flipping it patches kernel code
+ * and waits for every CPU: with one probe at a time it cost about 4 ms of wall time per probe
+ * (bench/RESULTS.md). One socket that asks and stays open keeps it on for the process's life. */
+static pthread_once_t holder_once = PTHREAD_ONCE_INIT;
+
+static void holder_open(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	(void)fd; /* kept open until exit */
+}
+
+int sockts_enable(int fd)
+{
+#ifdef SOCKTS_DISABLE
+	return -1;
+#endif
+	pthread_once(&holder_once, holder_open);
+	/* OPT_TSONLY: error-queue entries carry the stamp only, not a copy of the packet. */
+	unsigned flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+			 SOF_TIMESTAMPING_OPT_TSONLY;
+	return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+}
+
+int64_t sockts_tx_drain(int fd)
+{
+	int64_t latest = -1;
+	/* Bounded: a send queues one stamp; a burst of small sends a few. */
+	for (int i = 0; i < 64; i++) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) + CMSG_SPACE(sizeof(struct sock_extended_err) + 64)];
+			struct cmsghdr align;
+		} ctl;
+		char data[1];
+		struct iovec iov = { data, sizeof data };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break; /* EAGAIN: the queue is empty */
+		int64_t t = stamp_of(&msg);
+		if (t > latest)
+			latest = t;
+	}
+	return latest;
+}
+
+/* Where peeked bytes go: never read, so shared by every thread (the kernel writes it). Large
+ * enough that one peek reaches the last packet of any SMTP reply worth timing. */
+static char peek_sink[4096];
+
+int64_t sockts_rx_peek(int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) + 64];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { peek_sink, sizeof peek_sink };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+	ssize_t n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return -1;
+	return stamp_of(&msg);
+}
+
+#else
+
+int sockts_enable(int fd)
+{
+	(void)fd;
+	errno = ENOTSUP;
+	return -1;
+}
+
+int64_t sockts_tx_drain(int fd)
+{
+	(void)fd;
+	return -1;
+}
+
+int64_t sockts_rx_peek(int fd)
+{
+	(void)fd;
+	return -1;
+}
+
+#endif
