@@ -85,6 +85,9 @@ struct smtp_attempt {
 	curl_socket_t fd;       /* the connection's socket while curl has it open, else -1 */
 	bool kts;               /* fd has kernel timestamps (sockts.h) */
 	int64_t rx_ts_us;       /* arrival of the data last peeked at (kernel stamp), -1 none */
+	size_t kts_seen;        /* transcript events at the previous wakeup */
+	int kts_idle;           /* wakeups in a row that added no transcript event */
+	bool dot_sent;          /* the stamp of the message's final dot was seen */
 	bool finished;
 	/* Filled by the worker, handed to done by the main thread. Allocated only when the attempt
 	 * ends: its 1.5 KiB would otherwise sit in every attempt in flight. */
@@ -186,6 +189,15 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
  * the data holding it arrived, so that stage times are the wire's and not our thread's
  * scheduling. A stamp is used only when it falls between the previous command (or body chunk)
  * and now; otherwise, and without stamps, the callback's own time. */
+/* The latest event that is not curl's informational text, or NULL. */
+static struct tr_event *last_event(const struct smtp_attempt *a)
+{
+	for (size_t i = a->tr.n; i-- > 0;)
+		if (a->tr.v[i].kind != TR_TEXT)
+			return &a->tr.v[i];
+	return NULL;
+}
+
 static int64_t last_sent_us(const struct smtp_attempt *a)
 {
 	for (size_t i = a->tr.n; i-- > 0;)
@@ -199,18 +211,29 @@ static int64_t stamp_or_now(const struct smtp_attempt *a, int64_t stamp, int64_t
 	return stamp >= 0 && stamp >= last_sent_us(a) && stamp <= now ? stamp : now;
 }
 
-/* Before curl reads: the arrival time of what is waiting. Also drains stamps of sends made
- * without a debug callback (TLS handshake, curl's end-of-data dot), which would otherwise keep
- * poll() reporting POLLERR. Returns the latest such send stamp, or -1. */
-static int64_t kts_before_read(struct smtp_attempt *a)
+/* After each wakeup of the attempt's own loop (about 13 per probe), before curl reads: the
+ * arrival time of what is waiting. With few system calls: the peek only while a reply is
+ * awaited (the last event is a command or the body, or nothing was sent yet); the drain of
+ * stamps of sends made without a debug callback (the TLS handshake) only after two wakeups in a
+ * row that added nothing to the transcript (a stamp nobody collected makes poll() report POLLERR
+ * at once: this bounds that to one extra turn). */
+static void kts_wakeup(struct smtp_attempt *a)
 {
 	if (!a->kts || a->fd < 0)
-		return -1;
-	int64_t tx = sockts_tx_drain(a->fd);
-	int64_t rx = sockts_rx_peek(a->fd);
-	if (rx >= 0)
-		a->rx_ts_us = rx;
-	return tx;
+		return;
+	const struct tr_event *last = last_event(a);
+	if (!last || last->kind != TR_IN) {
+		int64_t rx = sockts_rx_peek(a->fd);
+		if (rx >= 0)
+			a->rx_ts_us = rx;
+	}
+	if (a->tr.n != a->kts_seen) {
+		a->kts_seen = a->tr.n;
+		a->kts_idle = 0;
+	} else if (++a->kts_idle >= 2) {
+		sockts_tx_drain(a->fd);
+		a->kts_idle = 0;
+	}
 }
 
 static int on_closesocket(void *clientp, curl_socket_t fd)
@@ -281,14 +304,22 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dltotal;
 	(void)dlnow;
 	(void)ultotal;
-	(void)ulnow;
-	if (a->waiting_stage == STAGE_EOD) {
-		/* Inside curl's blocking end-of-data wait, between its poll and its read. The dot that
-		 * ends the message is sent without a debug callback: its stamp starts the stage. */
-		int64_t tx = kts_before_read(a);
-		if (tx >= 0 && a->tr.n && a->tr.v[a->tr.n - 1].kind == TR_BODY && tx > a->tr.v[a->tr.n - 1].t_us &&
-		    tx <= mono_us())
-			a->tr.v[a->tr.n - 1].t_us = tx;
+	struct tr_event *body = a->kts && a->fd >= 0 && ultotal > 0 && ulnow >= ultotal ? last_event(a) : NULL;
+	if (body && body->kind == TR_BODY) {
+		/* The message is out and its reply not in: inside curl's blocking end-of-data wait,
+		 * between its poll and its read. The dot that ends the message is sent without a
+		 * debug callback: its stamp starts the stage, and once it is out a peek stamps the
+		 * reply. */
+		int64_t tx = sockts_tx_drain(a->fd);
+		if (tx >= 0 && tx > body->t_us && tx <= mono_us()) {
+			body->t_us = tx;
+			a->dot_sent = true;
+		}
+		if (a->dot_sent) {
+			int64_t rx = sockts_rx_peek(a->fd);
+			if (rx >= 0)
+				a->rx_ts_us = rx;
+		}
 	}
 	if (atomic_load(&a->cancelled))
 		return 1;
@@ -434,7 +465,7 @@ static void attempt_run(struct smtp_attempt *a)
 			 * curl_multi_wakeup() */
 			int64_t wait_ms = (a->deadline_us - now + 999) / 1000;
 			mc = curl_multi_poll(a->multi, NULL, 0, wait_ms > INT_MAX ? INT_MAX : (int)wait_ms, NULL);
-			kts_before_read(a);
+			kts_wakeup(a);
 		}
 		if (mc != CURLM_OK) {
 			shut_socket(a);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* recvmmsg */
 #include "sockts.h"
 
 #include <errno.h>
@@ -74,21 +75,35 @@ int sockts_enable(int fd)
 
 int64_t sockts_tx_drain(int fd)
 {
+	/* recvmmsg: the whole queue in one call (usually one stamp, or none). */
+	enum { N = 8 };
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
+						 CMSG_SPACE(sizeof(struct sock_extended_err) + 64)];
+	} ctl[N];
+	char data[N];
+	struct iovec iov[N];
+	struct mmsghdr mm[N];
 	int64_t latest = -1;
-	/* Bounded: a send queues one stamp; a burst of small sends a few. */
-	for (int i = 0; i < 64; i++) {
-		union {
-			char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) + CMSG_SPACE(sizeof(struct sock_extended_err) + 64)];
-			struct cmsghdr align;
-		} ctl;
-		char data[1];
-		struct iovec iov = { data, sizeof data };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
-		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+	for (int round = 0; round < 8; round++) { /* bounded: 64 stamps */
+		memset(mm, 0, sizeof mm);
+		for (int i = 0; i < N; i++) {
+			iov[i] = (struct iovec){ &data[i], 1 };
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_control = ctl[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+		}
+		int n = recvmmsg(fd, mm, N, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
+		if (n <= 0)
 			break; /* EAGAIN: the queue is empty */
-		int64_t t = stamp_of(&msg);
-		if (t > latest)
-			latest = t;
+		for (int i = 0; i < n; i++) {
+			int64_t t = stamp_of(&mm[i].msg_hdr);
+			if (t > latest)
+				latest = t;
+		}
+		if (n < N)
+			break;
 	}
 	return latest;
 }
