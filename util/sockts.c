@@ -13,6 +13,8 @@
 #if defined(__linux__)
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 
 /* A kernel (CLOCK_REALTIME) stamp on the mono_us() clock. */
@@ -120,6 +122,11 @@ int64_t sockts_rx_peek(int fd)
 	} ctl;
 	struct iovec iov = { peek_sink, sizeof peek_sink };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+	/* Only when data is waiting: with nothing to copy, recvmsg() would return a pending socket
+	 * error (a refused connect, a reset) and clear it, and curl would then miss it. */
+	int waiting = 0;
+	if (ioctl(fd, SIOCINQ, &waiting) < 0 || waiting <= 0)
+		return -1;
 	ssize_t n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
 	if (n <= 0)
 		return -1;

@@ -23,8 +23,9 @@ int sockts_enable(int fd);
  * queued. */
 int64_t sockts_tx_drain(int fd);
 
-/* Peeks at the data waiting on fd (MSG_PEEK: nothing is consumed) and returns the arrival time
- * of the last packet of it (mono_us clock), or -1 when nothing is waiting or it has no stamp. */
+/* Peeks at the data waiting on fd (MSG_PEEK: nothing is consumed, and a pending socket error is
+ * left for the socket's owner) and returns the arrival time of the last packet of it (mono_us
+ * clock), or -1 when nothing is waiting or it has no stamp. */
 int64_t sockts_rx_peek(int fd);
 
 #endif

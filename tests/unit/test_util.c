@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -208,7 +209,24 @@ static void test_sockts(void **state)
 	assert_true(sockts_rx_peek(c) < 0);
 	close(s);
 	close(c);
+
+	/* A refused connection: the peek leaves the error to the socket's owner (curl reads it
+	 * with SO_ERROR to say "Connection refused"). l's port is free once l is closed. */
 	close(l);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sockts_enable(c), 0);
+	int rc = connect(c, (struct sockaddr *)&a, sizeof a);
+	int cerr = rc < 0 ? errno : 0;
+	assert_true(rc == 0 || cerr == EINPROGRESS || cerr == ECONNREFUSED);
+	usleep(20000);
+	assert_true(sockts_rx_peek(c) < 0);
+	assert_true(sockts_tx_drain(c) < 0);
+	int soerr = 0;
+	socklen_t sl = sizeof soerr;
+	assert_int_equal(getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &sl), 0);
+	if (rc == 0 || cerr == EINPROGRESS) /* else refused at once: nothing was left pending */
+		assert_int_equal(soerr, ECONNREFUSED);
+	close(c);
 }
 
 int main(void)
