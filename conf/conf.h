@@ -102,6 +102,10 @@ struct mon_conf {
 	int64_t readback_timeout_ms; /* default 30m */
 	int64_t readback_late_ms;    /* default 24h; 0: off */
 
+	int detail_max_mib;         /* detail_log.max_size, MiB; default 64; 0: no size limit */
+	bool detail_daily;          /* detail_log.daily; default false */
+	int detail_keep;            /* detail_log.keep; default 10 */
+
 	char *alert_command;        /* NULL if not set */
 	int64_t alert_latency_ms;   /* default 10m */
 	int alert_failing_after;    /* default 3 */

@@ -149,6 +149,22 @@ const struct conf_key conf_schema[] = {
 		 "same polls as other probes of the mailbox); a late arrival (or bounce) is recorded "
 		 "as a further result line with \"late\": true and cleaned up. 0 turns it off." },
 
+	{ .path = "detail_log", .type = CONF_K_GROUP,
+	  .doc = "Rotation of the detail log, state_dir/results.jsonl (one JSON line per probe result). "
+		 "Before a line is written, results.jsonl becomes results.jsonl.1 (.1 becomes .2, and so "
+		 "on; the oldest beyond keep is removed) when the line would take it past max_size, or with "
+		 "daily when it was last written on an earlier day (UTC). `status` reads results.jsonl and "
+		 "results.jsonl.1." },
+	{ .path = "detail_log.max_size", .type = CONF_K_INT, .def = "64", .min = 0, .max = 1048576,
+	  .off = TOP(detail_max_mib),
+	  .doc = "Largest size of results.jsonl in MiB before it is rotated; 0: no limit (leave rotation "
+		 "to daily, or to logrotate with the installed logrotate file)." },
+	{ .path = "detail_log.daily", .type = CONF_K_BOOL, .def = "false", .off = TOP(detail_daily),
+	  .doc = "Also rotate at the first line of each new day (UTC), so that each file holds one day." },
+	{ .path = "detail_log.keep", .type = CONF_K_INT, .def = "10", .min = 1, .max = 10000,
+	  .off = TOP(detail_keep),
+	  .doc = "Rotated files kept (results.jsonl.1 to results.jsonl.KEEP)." },
+
 	{ .path = "alert", .type = CONF_K_GROUP, .doc = "The alert hook, run when a seed changes state." },
 	{ .path = "alert.command", .type = CONF_K_STRING, .def_doc = "none (no alerts)",
 	  .check = conf_check_nonempty, .off = TOP(alert_command),

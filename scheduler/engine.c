@@ -159,6 +159,7 @@ struct engine {
 	struct evtimer idle_check;
 	int64_t deadline_ms;           /* ONCE/DUE: the wait's end */
 	enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP } phase; /* DRAIN: only must_run jobs start */
+	int64_t rotate_warned_us;  /* when a failed rotation of the detail log was last logged */
 	bool log_warned;
 	bool has_key;
 	unsigned char token_key[TOKEN_KEY_LEN];
@@ -424,8 +425,21 @@ static void job_launch(struct job *job)
 
 static void write_detail(struct engine *e, const char *line)
 {
-	char *err = NULL;
-	if (jsonlog_append(conf_of(e)->state_dir, line, &err) < 0) {
+	char *err = NULL, *rerr = NULL;
+	const struct mon_conf *c = conf_of(e);
+	struct jsonlog_rotate rot = { .max_bytes = (long long)c->detail_max_mib << 20, .daily = c->detail_daily,
+				      .keep = c->detail_keep };
+	int rc = jsonlog_append(c->state_dir, &rot, line, &err, &rerr);
+	if (rerr) {
+		/* once per hour at most: a rotation that fails fails on every line */
+		int64_t now = mono_us();
+		if (!e->rotate_warned_us || now - e->rotate_warned_us >= INT64_C(3600000000)) {
+			log_warnx("detail log not rotated (the line was still written): %s", rerr);
+			e->rotate_warned_us = now;
+		}
+		free(rerr);
+	}
+	if (rc < 0) {
 		if (!e->log_warned)
 			log_warnx("detail log not written: %s", err);
 		e->log_warned = true;
