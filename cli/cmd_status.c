@@ -1,8 +1,9 @@
 /* `mailcanary status [SEED...] [--json]`: the latest final result per configured seed from the
  * detail log (state_dir/results.jsonl and results.jsonl.1, read by latest.c), one table row per
  * seed with the diagnosis under each seed whose latest result is not a clean delivery; --json:
- * one object per seed and line with that result line as logged. Exit 0 all ok (or no result
- * yet), 1 any problem, 2 usage, configuration or detail log error. */
+ * one object per seed and line with that result line as logged. Below the table, the round
+ * diagnosis across the seeds' latest outcomes (one provider refusing, or all). Exit 0 all ok (or
+ * no result yet), 1 any problem, 2 usage, configuration or detail log error. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "conf.h"
+#include "diagnose.h"
 #include "json.h"
 #include "latest.h"
 #include "log.h"
@@ -22,6 +24,7 @@
 
 #define STATUS_DEFAULT_WIDTH 160 /* stdout not a terminal and no $COLUMNS */
 #define STATUS_MIN_TEXT 20
+#define STATUS_ROUND_MS (24 * 3600 * 1000LL) /* results older than this are not in the round verdict */
 
 enum seed_state { SEED_NONE, SEED_OK, SEED_PROBLEM };
 
@@ -185,6 +188,40 @@ static void print_json(const char *seed, const struct latest_result *r, int64_t 
 	sb_fini(&sb);
 }
 
+static enum probe_outcome outcome_of(const char *name)
+{
+	for (int o = OUTCOME_ACCEPTED; o <= OUTCOME_UNKNOWN; o++)
+		if (name && strcmp(probe_outcome_name((enum probe_outcome)o), name) == 0)
+			return (enum probe_outcome)o;
+	return OUTCOME_NONE;
+}
+
+static enum probe_stage stage_of(const char *name)
+{
+	for (int st = 0; st < STAGE__COUNT; st++)
+		if (name && strcmp(probe_stage_name((enum probe_stage)st), name) == 0)
+			return (enum probe_stage)st;
+	return STAGE_NONE;
+}
+
+/* Across the seeds shown: their latest SMTP outcomes (of the last 24 hours) as one round, by
+ * destination domain (diagnose_round: one provider refusing while others accept, or all). */
+static int round_of(const struct conf_seed **seeds, size_t n, const struct latest_results *lr, int64_t now_ms,
+		    struct diag_round_verdict *out)
+{
+	struct diag_round *rd = diag_round_new();
+	for (size_t i = 0; i < n; i++) {
+		const struct latest_result *r = latest_find(lr, seeds[i]->name);
+		enum probe_outcome o = r && *r->line ? outcome_of(r->outcome) : OUTCOME_NONE;
+		if (o == OUTCOME_NONE || r->sent_ms <= 0 || now_ms - r->sent_ms > STATUS_ROUND_MS)
+			continue;
+		diag_round_add(rd, seeds[i]->name, seeds[i]->domain, o, stage_of(r->stage));
+	}
+	int rc = diag_round_verdict(rd, out);
+	diag_round_free(rd);
+	return rc;
+}
+
 static void status_usage(FILE *fp)
 {
 	fprintf(fp, "usage: mailcanary [-c FILE] status [SEED...] [--json]\n");
@@ -269,6 +306,14 @@ int cmd_status(const struct cli_globals *g, int argc, char **argv)
 			print_json(seeds[i]->name, r, now_ms);
 		else
 			print_row(seeds[i]->name, seed_w, r, now_ms, width);
+	}
+	/* --json keeps stdout to one object per seed: the verdict is logged (event=round, -v). */
+	struct diag_round_verdict rv;
+	if (round_of(seeds, n, &lr, now_ms, &rv) == 0) {
+		if (!json)
+			printf("round diagnosis: %s [%s]\n%-15s next step: %s\n", rv.cause, rv.rule, "", rv.next_step);
+		else
+			log_info("event=round rule=%s cause=\"%s\" next_step=\"%s\"", rv.rule, rv.cause, rv.next_step);
 	}
 	fflush(stdout);
 	latest_results_fini(&lr);

@@ -54,9 +54,9 @@ static void usage(FILE *fp)
 		"  status [SEED...] [--json]\n"
 		"                        the latest result of each seed (all by default) from the detail\n"
 		"                        log: outcome, stage, code, text, delivery time, folder, age, and\n"
-		"                        the diagnosis under each one not cleanly delivered; --json: one\n"
-		"                        object per seed. Exit 0 all ok, 1 any problem, 2 usage or\n"
-		"                        config error\n"
+		"                        the diagnosis under each one not cleanly delivered, then the\n"
+		"                        round diagnosis across seeds; --json: one object per seed.\n"
+		"                        Exit 0 all ok, 1 any problem, 2 usage or config error\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");

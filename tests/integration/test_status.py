@@ -9,7 +9,9 @@ step) under every seed not cleanly delivered and only there; a seed never probed
 yet"; TEXT is cut to $COLUMNS; exit 0/1/2 (seed arguments narrow, unknown seed and bad option
 exit 2); a last line without its newline is ignored until it is complete; a late arrival
 supersedes the missing result of the same probe; after rotation results.jsonl.1 is read too,
-the newer file winning; ages print as s/m/h/d."""
+the newer file winning; ages print as s/m/h/d; below the table the round diagnosis across the
+seeds' latest outcomes (one provider refusing while another accepts), logged as event=round with
+--json."""
 
 import copy
 import datetime
@@ -91,6 +93,8 @@ def table(out):
     if not lines or not lines[0].startswith("SEED "):
         return rows
     for ln in lines[1:]:
+        if ln.startswith("round diagnosis: "):
+            break                                # the verdict across seeds, below the table
         if ln.startswith(" "):
             if cur:
                 rows[cur]["notes"].append(ln.strip())
@@ -146,6 +150,18 @@ rc, out, err = status()
 rep.check("human: exit 1", rc == 1, "rc %d err %s" % (rc, err[-300:]))
 rows = table(out)
 rep.check("human: header and one row per seed in configuration order", list(rows) == NAMES, out[:800])
+# seed-a.test (inbox, junk) accepted while sink.test deferred and rejected: a provider-specific verdict
+verdict = [ln for ln in out.splitlines() if ln.startswith("round diagnosis: ")]
+rep.check("human: the round diagnosis names the one refusing provider",
+          len(verdict) == 1 and "[round.provider]" in verdict[0] and "sink.test" in verdict[0]
+          and "seed-a.test" not in verdict[0].split("[")[0].split("while")[0], str(verdict))
+rc2, out2, err2 = status("inbox", "junk", "plain")
+rep.check("human: no round diagnosis when every provider accepted",
+          "round diagnosis" not in out2, out2[-400:])
+rc2, out2, err2 = mclab.run(["-c", conf, "-v", "status", "--json"])
+rep.check("json: stdout one object per seed; the verdict logged as event=round",
+          len([x for x in out2.splitlines() if x.strip()]) == len(NAMES) and "event=round rule=round.provider" in err2,
+          err2[-400:])
 for s in PROBED:
     r, row = finals[s], rows.get(s, {"cols": None, "notes": [], "row": ""})
     sm, rb = r["smtp"], r["readback"]
