@@ -1095,7 +1095,8 @@ static void rb_finish(struct rb *rb, const char *status)
 	 * remote server saw the relay's address, not the probe's. */
 	struct diagnosis dg;
 	struct diag_findings df;
-	bool has_df = !lb && diag_findings_from_json(rb->json, &df) == 0;
+	bool by_bounce = lb && lb->action[0] && (strcmp(status, "bounced") == 0 || !found);
+	bool has_df = !by_bounce && diag_findings_from_json(rb->json, &df) == 0;
 	bool has_dg = diagnose_readback(&drb, has_df ? &df : NULL, &dg) == 0;
 	if (has_dg) {
 		char *l2 = diagnosis_replace_json(line, &dg);
