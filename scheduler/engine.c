@@ -95,6 +95,7 @@ struct dnsid {
 	int64_t started_us, expires_us;
 	unsigned gen;                  /* e->dns_gen at its start: a reload makes older ones stale */
 	struct job *waiters;           /* jobs waiting for the run (job->dnext) */
+	bool resuming;                 /* its waiters are being decided: not to be dropped */
 	struct evtimer deadline;       /* the most a result waits: then the run is cut short */
 	struct dnsid *prev, *next;     /* e->dnsids */
 };
@@ -637,7 +638,7 @@ static struct dnsid *dnsid_find(struct engine *e, const char *key)
 	for (struct dnsid *d = e->dnsids, *next; d; d = next) {
 		next = d->next;
 		bool fresh = d->gen == e->dns_gen;
-		if (!d->run && (!fresh || d->expires_us <= now)) {
+		if (!d->run && !d->resuming && (!fresh || d->expires_us <= now)) {
 			dnsid_free(d);
 			continue;
 		}
@@ -700,11 +701,13 @@ static void dnsid_on_done(void *arg, const struct dnscheck_result *res)
 #undef DNSCHECK_LOG
 	struct job *w = d->waiters;
 	d->waiters = NULL;
+	d->resuming = true;
 	while (w) {
 		struct job *next = w->dnext;
 		job_dns_resume(w, d->dns);
 		w = next;
 	}
+	d->resuming = false;
 	pump_soon(e);
 }
 
