@@ -195,22 +195,10 @@ int cmd_dns(const struct cli_globals *g, int argc, char **argv)
 			.domain = t->domain,
 			.connect_timeout_ms = conn_ms,
 			.banner_timeout_ms = banner_ms,
-			.dnsbl = conf->dnsbl,
-			.n_dnsbl = s ? conf->n_dnsbl : 0,
+			.port = 25,
 		};
-		if (s) {
-			p.helo = s->helo;
-			p.mail_from = s->mail_from;
-			p.source_ip = s->source_ip;
-			p.dkim_selectors = s->dkim_selectors;
-			p.n_dkim_selectors = s->n_dkim_selectors;
-			if (s->mode == CONF_MODE_RELAY)
-				p.relay_host = s->host;
-			else
-				p.port = s->port;
-		} else {
-			p.port = 25;
-		}
+		if (s)
+			dnscheck_params_sender(&p, conf, s); /* the identity a probe of it checks too */
 		sb_init(&t->out);
 		args[i].o = &o;
 		args[i].i = i;

@@ -37,6 +37,35 @@ static void print_diagnosis(const struct diagnosis *d)
 	printf("%-20s   next step: %s\n", "", d->next_step);
 }
 
+/* One line naming the sending identity's DNS checks that failed or ended in an error (the
+ * evidence is in --json and `mailcanary dns`); nothing when every check passed or warned. */
+static void print_dns_findings(const struct probe_dns *dns)
+{
+	static const char *const bad[] = { "fail", "error" };
+	size_t n[2] = { 0, 0 };
+	if (!dns)
+		return;
+	for (size_t i = 0; i < dns->n_checks; i++)
+		for (int b = 0; b < 2; b++)
+			n[b] += strcmp(dns->checks[i].status, bad[b]) == 0;
+	if (!n[0] && !n[1])
+		return;
+	printf("%-20s   dns checks of %s:", "", dns->ip[0] ? dns->ip : "an unknown sending IP");
+	for (int b = 0; b < 2; b++) {
+		if (!n[b])
+			continue;
+		printf("%s %s ", b && n[0] ? ";" : "", bad[b]);
+		const char *sep = "";
+		for (size_t i = 0; i < dns->n_checks; i++) {
+			if (strcmp(dns->checks[i].status, bad[b]) == 0) {
+				printf("%s%s", sep, dns->checks[i].name);
+				sep = ", ";
+			}
+		}
+	}
+	printf("%s\n", dns->cached ? " (cached)" : "");
+}
+
 static void print_human(const struct probe_result *r, bool transcript)
 {
 	const struct smtp_try *s = &r->smtp;
@@ -71,7 +100,9 @@ static void print_human(const struct probe_result *r, bool transcript)
 		printf("%-20s   warning: %s\n", "", s->warnings[i]);
 	if (s->outcome != OUTCOME_ACCEPTED) {
 		struct diagnosis d;
-		diagnose_result(r, NULL, &d);
+		struct diag_findings f;
+		print_dns_findings(r->dns);
+		diagnose_result(r, diag_findings_of_result(r, &f), &d);
 		print_diagnosis(&d);
 	}
 	if (transcript)

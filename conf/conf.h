@@ -87,6 +87,8 @@ struct mon_conf {
 	int64_t dns_timeout_ms;     /* default 5s */
 	char **dnsbl;
 	size_t n_dnsbl;
+	bool dns_probe_checks;      /* default true: every probe's sending identity is checked */
+	int64_t dns_checks_ttl_ms;  /* default 10m: how long one identity's checks are reused */
 
 	struct conf_timeouts timeouts;
 

@@ -80,8 +80,24 @@ const struct conf_key conf_schema[] = {
 	  .off = TOP(dns_timeout_ms), .doc = "Time allowed for one DNS query, retries included." },
 	{ .path = "dns.dnsbl", .type = CONF_K_STRLIST, .def = "[]", .check = conf_check_zone,
 	  .off = TOP(dnsbl), .off_n = TOP(n_dnsbl),
-	  .doc = "DNS blocklist zones the dns command checks the sending addresses against, e.g. "
-		 "\"zen.spamhaus.org\"." },
+	  .doc = "DNS blocklist zones the dns command and every probe (probe_checks) check the sending "
+		 "addresses against, e.g. \"zen.spamhaus.org\"." },
+	{ .path = "dns.probe_checks", .type = CONF_K_BOOL, .def = "true", .off = TOP(dns_probe_checks),
+	  .doc = "Run the sending identity's DNS checks for every probe result: the local IP of the "
+		 "SMTP session that decided it (source_ip when it never connected) with its PTR and "
+		 "forward-confirmed rDNS, the sender's helo, SPF of its mail_from for that IP, DMARC, "
+		 "its dkim_selectors' keys and the dnsbl zones, as the dns command does. The checks "
+		 "refine the result's diagnosis and are recorded in its \"dns\" member. They never "
+		 "fail a probe: the result waits for them at most twice dns.timeout plus a second, and "
+		 "checks that time out or fail to answer are recorded as errors and count as no finding. "
+		 "false: no checks, no \"dns\" member." },
+	{ .path = "dns.checks_ttl", .type = CONF_K_DURATION, .def = "\"10m\"", .min = 0, .max = DAY,
+	  .off = TOP(dns_checks_ttl_ms),
+	  .doc = "How long the checks of one sending identity (IP, helo, mail_from, dkim_selectors, "
+		 "dnsbl zones) are reused by later probes with the same identity (their \"dns\" says "
+		 "\"cached\": true); probes that decide while a run is in progress wait for that run. A "
+		 "run with errors (timeouts) is reused for at most a minute. 0: reuse only an "
+		 "unfinished run. A reload (SIGHUP) starts afresh." },
 
 	{ .path = "timeouts", .type = CONF_K_GROUP,
 	  .doc = "SMTP timeouts per stage. The defaults follow RFC 5321 section 4.5.3.2; shorter values "

@@ -555,6 +555,209 @@ void diag_findings_add_auth(struct diag_findings *f, const char *spf, const char
 		f->flags |= DIAG_F_DMARC_FAIL;
 }
 
+const struct diag_findings *diag_findings_of_result(const struct probe_result *r, struct diag_findings *buf)
+{
+	memset(buf, 0, sizeof *buf);
+	if (!r->dns)
+		return NULL;
+	for (size_t i = 0; i < r->dns->n_checks; i++)
+		diag_findings_add_check(buf, r->dns->checks[i].name, r->dns->checks[i].status);
+	return buf;
+}
+
+/* A small reader for diag_findings_from_json: only what it needs of JSON (objects, arrays,
+ * strings, and the bare words of numbers, true, false, null), never past the NUL. */
+struct jscan {
+	const char *p;
+	int depth;
+};
+
+#define JSCAN_MAX_DEPTH 16
+
+static void js_ws(struct jscan *s)
+{
+	while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+		s->p++;
+}
+
+/* A string at s->p: copied into out[size] (simple escapes undone, \uXXXX kept as '?'), cut when
+ * long. Returns 0, or -1 when it is not a complete string. */
+static int js_string(struct jscan *s, char *out, size_t size)
+{
+	size_t n = 0;
+	if (*s->p != '"')
+		return -1;
+	s->p++;
+	while (*s->p && *s->p != '"') {
+		char c = *s->p++;
+		if (c == '\\') {
+			char e = *s->p;
+			if (!e)
+				return -1;
+			s->p++;
+			switch (e) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u':
+				for (int i = 0; i < 4; i++)
+					if (*s->p)
+						s->p++;
+				c = '?';
+				break;
+			default: c = e; break;
+			}
+		}
+		if (out && n + 1 < size)
+			out[n++] = c;
+	}
+	if (*s->p != '"')
+		return -1;
+	s->p++;
+	if (out && size)
+		out[n] = '\0';
+	return 0;
+}
+
+static int js_skip(struct jscan *s);
+
+/* Members of an object or elements of an array after its opening bracket, each passed to
+ * visit (key NULL in arrays) with s->p at the value; visit must consume the value. */
+typedef int js_visit_fn(struct jscan *s, const char *key, void *arg);
+
+static int js_walk(struct jscan *s, char close, js_visit_fn *visit, void *arg)
+{
+	char key[64];
+	if (++s->depth > JSCAN_MAX_DEPTH)
+		return -1;
+	js_ws(s);
+	if (*s->p == close) {
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+	for (;;) {
+		js_ws(s);
+		if (close == '}') {
+			if (js_string(s, key, sizeof key) < 0)
+				return -1;
+			js_ws(s);
+			if (*s->p != ':')
+				return -1;
+			s->p++;
+			js_ws(s);
+		}
+		if (visit(s, close == '}' ? key : NULL, arg) < 0)
+			return -1;
+		js_ws(s);
+		if (*s->p == ',') {
+			s->p++;
+			continue;
+		}
+		if (*s->p != close)
+			return -1;
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+}
+
+static int js_skip_visit(struct jscan *s, const char *key, void *arg)
+{
+	(void)key;
+	(void)arg;
+	return js_skip(s);
+}
+
+static int js_skip(struct jscan *s)
+{
+	js_ws(s);
+	if (*s->p == '"')
+		return js_string(s, NULL, 0);
+	if (*s->p == '{' || *s->p == '[') {
+		char close = *s->p == '{' ? '}' : ']';
+		s->p++;
+		return js_walk(s, close, js_skip_visit, NULL);
+	}
+	const char *start = s->p;
+	while (*s->p && strchr("+-.0123456789eEtruefalsn", *s->p))
+		s->p++;
+	return s->p > start ? 0 : -1;
+}
+
+#define DIAG_JSON_NAME 288 /* a check name: "dnsbl:" + a zone */
+
+struct js_check {
+	char name[DIAG_JSON_NAME];
+	char status[16];
+};
+
+static int js_check_member(struct jscan *s, const char *key, void *arg)
+{
+	struct js_check *c = arg;
+	if (strcmp(key, "name") == 0)
+		return js_string(s, c->name, sizeof c->name);
+	if (strcmp(key, "status") == 0)
+		return js_string(s, c->status, sizeof c->status);
+	return js_skip(s);
+}
+
+static int js_checks_elem(struct jscan *s, const char *key, void *arg)
+{
+	struct js_check c = { "", "" };
+	(void)key;
+	if (*s->p != '{')
+		return js_skip(s);
+	s->p++;
+	if (js_walk(s, '}', js_check_member, &c) < 0)
+		return -1;
+	diag_findings_add_check(arg, c.name, c.status);
+	return 0;
+}
+
+static int js_dns_member(struct jscan *s, const char *key, void *arg)
+{
+	if (strcmp(key, "checks") != 0 || *s->p != '[')
+		return js_skip(s);
+	s->p++;
+	return js_walk(s, ']', js_checks_elem, arg);
+}
+
+struct js_top {
+	struct diag_findings *f;
+	bool found;
+};
+
+static int js_top_member(struct jscan *s, const char *key, void *arg)
+{
+	struct js_top *t = arg;
+	if (strcmp(key, "dns") != 0 || *s->p != '{')
+		return js_skip(s);
+	s->p++;
+	if (js_walk(s, '}', js_dns_member, t->f) < 0)
+		return -1;
+	t->found = true;
+	return 0;
+}
+
+int diag_findings_from_json(const char *json, struct diag_findings *f)
+{
+	struct jscan s = { json ? json : "", 0 };
+	struct js_top t = { f, false };
+	memset(f, 0, sizeof *f);
+	js_ws(&s);
+	if (*s.p != '{')
+		return -1;
+	s.p++;
+	if (js_walk(&s, '}', js_top_member, &t) < 0 || !t.found) {
+		memset(f, 0, sizeof *f);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- matching ---- */
 
 static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }

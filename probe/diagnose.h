@@ -71,6 +71,15 @@ int diag_findings_add_check(struct diag_findings *f, const char *name, const cha
  * DIAG_F_SPF_FAIL, dkim fail/permerror/none DIAG_F_DKIM_FAIL, dmarc fail/none DIAG_F_DMARC_FAIL. */
 void diag_findings_add_auth(struct diag_findings *f, const char *spf, const char *dkim, const char *dmarc);
 
+/* The findings of a result's DNS checks (r->dns, each check through diag_findings_add_check):
+ * fills *buf and returns buf, or returns NULL when the result carries no DNS checks. Checks that
+ * ended in an error set nothing. */
+const struct diag_findings *diag_findings_of_result(const struct probe_result *r, struct diag_findings *buf);
+/* The same from a result line (probe_result_json's text, e.g. the journal's copy): the checks of
+ * its top-level "dns" member. Returns 0 with *f filled (zeroed first), or -1 when the line has no
+ * readable "dns" member (f zeroed). Bounded: reads at most the line, nests at most 16 deep. */
+int diag_findings_from_json(const char *json, struct diag_findings *f);
+
 /* One rule of the table. Every condition given must hold; within a list any entry will do;
  * enhanced and text together are one condition: either an enhanced pattern or a word matches. */
 #define DIAG_MAX_ENH 4

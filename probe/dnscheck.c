@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conf.h"
 #include "dns.h"
 #include "evloop.h"
 #include "json.h"
@@ -1823,7 +1824,7 @@ struct dnscheck *dnscheck_start(struct dnscheck_ctx *ctx, const struct dnscheck_
 	if (!c->want_ip) {
 		c->ip_started = true; /* a bare domain: no sending identity to check */
 	} else if (p->ip && p->ip[0]) {
-		set_ip(c, p->ip, "given");
+		set_ip(c, p->ip, p->ip_how && p->ip_how[0] ? p->ip_how : "given");
 		ip_checks_start(c);
 	} else if (p->relay_host && p->relay_host[0]) {
 		look_start(c, &c->relay_look, LOOK_RELAY, 0, p->relay_host, &c->relay_addrs);
@@ -1833,10 +1834,29 @@ struct dnscheck *dnscheck_start(struct dnscheck_ctx *ctx, const struct dnscheck_
 	} else if (c->want_mx) {
 		c->need_route = true; /* mx_phase_done() */
 	} else {
-		ip_unknown(c, "no source_ip and no domain whose MX gives the route");
+		ip_unknown(c, p->ip_unknown && p->ip_unknown[0] ? p->ip_unknown
+							       : "no source_ip and no domain whose MX gives the route");
 	}
 	work_done(c);
 	return c;
+}
+
+void dnscheck_params_sender(struct dnscheck_params *p, const struct mon_conf *conf, const struct conf_sender *s)
+{
+	p->helo = s->helo;
+	p->mail_from = s->mail_from;
+	p->source_ip = s->source_ip;
+	p->dkim_selectors = s->dkim_selectors;
+	p->n_dkim_selectors = s->n_dkim_selectors;
+	p->dnsbl = conf->dnsbl;
+	p->n_dnsbl = conf->n_dnsbl;
+	if (s->mode == CONF_MODE_RELAY) {
+		p->relay_host = s->host;
+		p->port = 0; /* the relay is not an MX */
+	} else {
+		p->relay_host = NULL;
+		p->port = s->port;
+	}
 }
 
 /* ---- JSON ---- */

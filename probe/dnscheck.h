@@ -52,6 +52,9 @@ struct dnscheck_params {
 	int64_t connect_timeout_ms; /* mx_port: TCP connect (0: 10 s) */
 	int64_t banner_timeout_ms;  /* mx_port: connect to greeting (0: 10 s) */
 	const char *ip;         /* the sending IP when known (a probe's local IP); NULL: found below */
+	const char *ip_how;     /* with ip: how it was found, for the ptr detail; NULL: "given" */
+	const char *ip_unknown; /* without ip, source_ip, relay_host and domain: why the sending IP
+	                         * is unknown, for the checks that need it; NULL: a generic reason */
 	const char *source_ip;  /* the configured local address: the sending IP when ip is NULL, and
 	                         * bound for mx_port */
 	const char *relay_host; /* relay mode: without ip, the sending IP is this host's first
@@ -66,6 +69,17 @@ struct dnscheck_params {
 	char *const *dnsbl;          /* dnsbl:ZONE checks */
 	size_t n_dnsbl;
 };
+
+struct mon_conf;
+struct conf_sender;
+
+/* Fills the sending-identity fields of p from sender s of conf (both borrowed; p keeps pointers
+ * into them): helo, mail_from, source_ip, dkim_selectors and conf's dns.dnsbl zones, and
+ * relay_host (relay mode) or the mx_port port (mx mode; 0 in relay mode). The other fields are
+ * left alone. What
+ * `mailcanary dns` checks for a seed's sender; a probe then sets ip to its session's local IP and
+ * clears relay_host and port. */
+void dnscheck_params_sender(struct dnscheck_params *p, const struct mon_conf *conf, const struct conf_sender *s);
 
 struct dnscheck_item {
 	char name[DNSCHECK_NAME]; /* mx mx_time mx_port ptr fcrdns helo spf spf_align dmarc

@@ -1,6 +1,7 @@
 #include "result.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +101,75 @@ void probe_result_fini(struct probe_result *r)
 	strv_free(r->mx_hosts, r->n_mx_hosts);
 	free(r->prev_attempts);
 	free(r->readback_json);
+	probe_dns_free(r->dns);
 	memset(r, 0, sizeof *r);
+}
+
+void probe_result_move(struct probe_result *dst, struct probe_result *src)
+{
+	*dst = *src;
+	probe_result_init(src);
+}
+
+struct probe_dns *probe_dns_new(void)
+{
+	return xcalloc(1, sizeof(struct probe_dns));
+}
+
+void probe_dns_free(struct probe_dns *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_checks; i++) {
+		free(d->checks[i].name);
+		free(d->checks[i].detail);
+	}
+	free(d->checks);
+	free(d);
+}
+
+void probe_dns_add(struct probe_dns *d, const char *name, const char *status, const char *detail)
+{
+	d->checks = xrealloc(d->checks, (d->n_checks + 1) * sizeof *d->checks);
+	struct probe_dns_check *c = &d->checks[d->n_checks++];
+	c->name = xstrdup(name ? name : "");
+	snprintf(c->status, sizeof c->status, "%s", status ? status : "error");
+	c->detail = xstrdup(detail ? detail : "");
+}
+
+struct probe_dns *probe_dns_copy(const struct probe_dns *d)
+{
+	struct probe_dns *c = probe_dns_new();
+	*c = *d;
+	c->checks = NULL;
+	c->n_checks = 0;
+	for (size_t i = 0; i < d->n_checks; i++)
+		probe_dns_add(c, d->checks[i].name, d->checks[i].status, d->checks[i].detail);
+	return c;
+}
+
+void probe_dns_json(const struct probe_dns *d, struct json *j)
+{
+	char at[32];
+	json_obj_begin(j);
+	if (d->ip[0])
+		json_kstr(j, "ip", d->ip);
+	if (d->ip_from[0])
+		json_kstr(j, "ip_from", d->ip_from);
+	json_kstr(j, "checked_at", iso8601_ms(d->checked_at_ms, at, sizeof at));
+	json_kdouble(j, "ms", d->ms, 3);
+	json_kbool(j, "cached", d->cached);
+	json_key(j, "checks");
+	json_arr_begin(j);
+	for (size_t i = 0; i < d->n_checks; i++) {
+		json_obj_begin(j);
+		json_kstr(j, "name", d->checks[i].name);
+		json_kstr(j, "status", d->checks[i].status);
+		json_kstr(j, "detail", d->checks[i].detail);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
 }
 
 static void json_ms(struct json *j, const struct stage_times *t, double dns_ms, bool with_dns, double total)
@@ -250,10 +319,16 @@ void probe_result_json(const struct probe_result *r, struct strbuf *out, bool wi
 		json_arr_end(&j);
 		json_obj_end(&j);
 	}
+	/* The sending identity's DNS checks, which refine the diagnosis. */
+	if (r->dns) {
+		json_key(&j, "dns");
+		probe_dns_json(r->dns, &j);
+	}
 	/* The likely cause and next step (the last member: the scheduler replaces it when the
 	 * readback ends, see diagnosis_replace_json). */
 	struct diagnosis d;
-	diagnose_result(r, NULL, &d);
+	struct diag_findings f;
+	diagnose_result(r, diag_findings_of_result(r, &f), &d);
 	json_key(&j, "diagnosis");
 	diagnosis_json(&j, &d);
 	json_obj_end(&j);

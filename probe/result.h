@@ -8,6 +8,8 @@
 
 #include "strbuf.h"
 
+struct json;
+
 enum probe_outcome {
 	OUTCOME_NONE = 0, /* not decided yet */
 	OUTCOME_ACCEPTED,
@@ -64,6 +66,26 @@ struct smtp_try {
 	size_t n_transcript;
 };
 
+/* One DNS trust check of the sending identity (an item of probe/dnscheck.h, as `dns --json`
+ * writes it). */
+struct probe_dns_check {
+	char *name;              /* owned: "ptr", "fcrdns", "helo", "spf", "dkim:SEL", "dnsbl:ZONE", ... */
+	char status[8];          /* pass | warn | fail | error */
+	char *detail;            /* owned: the evidence */
+};
+
+/* The DNS checks of the sending identity behind a result (the scheduler runs them per identity,
+ * dns.probe_checks, and shares them for dns.checks_ttl). */
+struct probe_dns {
+	char ip[64];             /* the sending IP checked; "" when unknown */
+	char ip_from[16];        /* "local_ip" (the SMTP session's), "source_ip", or "" (unknown) */
+	bool cached;             /* the run was another probe's (shared, or within dns.checks_ttl) */
+	int64_t checked_at_ms;   /* wall clock when the run ended */
+	double ms;               /* how long the run took */
+	struct probe_dns_check *checks; /* owned, in the order of `dns --json` */
+	size_t n_checks;
+};
+
 struct probe_result {
 	char seed[128];
 	char vantage[64];
@@ -88,6 +110,7 @@ struct probe_result {
 	int64_t retry_at_ms;     /* !final: when the next attempt is due */
 	int64_t due_ms;          /* when this attempt was due (0: run at once, no schedule) */
 	unsigned waited_for;     /* PROBE_WAITED_* bits: limits that delayed the start */
+	struct probe_dns *dns;   /* owned: the sending identity's DNS checks; NULL: none (not run) */
 };
 
 /* Why an attempt started later than it was due (limits of DESIGN.md's limits group). */
@@ -106,6 +129,20 @@ void smtp_try_copy(struct smtp_try *dst, const struct smtp_try *src);
 
 void probe_result_init(struct probe_result *r);
 void probe_result_fini(struct probe_result *r);
+/* dst takes everything src owns; src is left initialised (empty). dst must be uninitialised or
+ * finalised. */
+void probe_result_move(struct probe_result *dst, struct probe_result *src);
+
+/* Returns an owned empty record; probe_dns_free(NULL) does nothing. */
+struct probe_dns *probe_dns_new(void);
+void probe_dns_free(struct probe_dns *d);
+/* Returns an owned deep copy. */
+struct probe_dns *probe_dns_copy(const struct probe_dns *d);
+/* Appends one check (strings copied; status one of pass warn fail error). */
+void probe_dns_add(struct probe_dns *d, const char *name, const char *status, const char *detail);
+/* Writes the object {"ip":…,"ip_from":…,"checked_at":…,"ms":…,"cached":…,"checks":[{"name",
+ * "status","detail"},…]} (the result's "dns" member; "ip" and "ip_from" only when known). */
+void probe_dns_json(const struct probe_dns *d, struct json *j);
 
 /* Appends the result as one JSON object (no newline). with_transcript adds smtp.transcript. */
 void probe_result_json(const struct probe_result *r, struct strbuf *out, bool with_transcript);

@@ -11,6 +11,7 @@
 #include "curl_glue.h"
 #include "diagnose.h"
 #include "dns.h"
+#include "dnscheck.h"
 #include "evloop.h"
 #include "json.h"
 #include "jsonlog.h"
@@ -74,6 +75,29 @@ struct job {
 	struct job *prev, *next;       /* e->jobs */
 	struct job *rprev, *rnext;     /* JOB_READY: e->ready, oldest first */
 	struct job *lnext;             /* pump(): claimed, to launch after the journal sync */
+	/* Decided, waiting for the DNS checks of its sending identity (still JOB_RUNNING, no longer
+	 * counted in n_running): the result, moved out of the probe. */
+	struct probe_result *held;     /* owned */
+	struct dnsid *dwait;           /* the run waited for */
+	struct job *dnext;             /* dwait->waiters */
+	bool dns_own;                  /* its attempt started that run */
+};
+
+/* The DNS checks of one sending identity (IP, helo, mail_from, DKIM selectors, DNSBL zones):
+ * one run on the engine's check context, shared by the probes that decide while it runs and
+ * reused for dns.checks_ttl. */
+struct dnsid {
+	struct engine *e;
+	char *key;
+	struct dnscheck *run;          /* running; NULL once done */
+	struct probe_dns *dns;         /* done: what it found (owned); each result gets a copy */
+	char ip_from[16];
+	int64_t started_us, expires_us;
+	unsigned gen;                  /* e->dns_gen at its start: a reload makes older ones stale */
+	struct job *waiters;           /* jobs waiting for the run (job->dnext) */
+	bool resuming;                 /* its waiters are being decided: not to be dropped */
+	struct evtimer deadline;       /* the most a result waits: then the run is cut short */
+	struct dnsid *prev, *next;     /* e->dnsids */
 };
 
 /* A probe accepted and not yet read back: looked for in the seed's mailbox and, when its sender
@@ -170,6 +194,14 @@ struct engine {
 	struct strmap mboxes;          /* seed or "sender:NAME" -> struct mbox * (in mbox_list) */
 	struct mbox **mbox_list;       /* owned */
 	size_t n_mbox;
+	/* DNS checks of the probes' sending identities (dns.probe_checks): one context on the loop
+	 * and resolver of dc_cr (a reference held), its cap for all runs. */
+	struct dnscheck_ctx *dc;
+	struct confref *dc_cr;
+	struct dnsid *dnsids;          /* runs and the findings kept for dns.checks_ttl */
+	size_t n_dnsruns;              /* of dnsids running */
+	size_t n_dnswait;              /* jobs waiting for a run */
+	unsigned dns_gen;
 };
 
 /* What a seed mailbox looked like at the end of the last poll: a probe sent after it is
@@ -296,6 +328,21 @@ static void job_set_state(struct job *job, enum job_state st)
 static void job_free(struct job *job)
 {
 	struct engine *e = job->e;
+	if (job->dwait) { /* the engine goes away while it waits for DNS checks */
+		for (struct job **pp = &job->dwait->waiters; *pp; pp = &(*pp)->dnext) {
+			if (*pp == job) {
+				*pp = job->dnext;
+				break;
+			}
+		}
+		job->dwait = NULL;
+		e->n_dnswait--;
+	}
+	if (job->held) {
+		probe_result_fini(job->held);
+		free(job->held);
+		job->held = NULL;
+	}
 	job_set_state(job, JOB_WAITING);
 	evtimer_stop(e->loop, &job->timer);
 	if (job->ss && job->ss->queued == job)
@@ -332,6 +379,8 @@ static void job_timer_cb(void *arg)
 	pump_soon(job->e);
 }
 
+static bool dns_wait(struct job *job, const struct confref *cr, struct probe_result *r);
+
 static void on_attempt_done(void *arg, struct probe_result *r)
 {
 	struct job *job = arg;
@@ -343,7 +392,9 @@ static void on_attempt_done(void *arg, struct probe_result *r)
 	job->cr = NULL;
 	r->due_ms = job->due_ms;
 	r->waited_for = job->waited;
-	job_decided(job, r);
+	/* The sending identity's DNS checks first (cached: at once), then the result. */
+	if (!dns_wait(job, cr, r))
+		job_decided(job, r);
 	confref_release(e, cr);
 	pump_soon(e);
 }
@@ -557,6 +608,222 @@ static void job_decided(struct job *job, struct probe_result *r)
 	job->seed = seed;
 	job->waited = 0;
 	job_schedule(job, next);
+}
+
+/* ---- DNS checks of the sending identity ---- */
+
+/* The check context, on the current configuration's resolver unless runs still use an older one. */
+static struct dnscheck_ctx *dc_get(struct engine *e)
+{
+	if (e->dc && e->dc_cr != e->cur && e->n_dnsruns == 0) {
+		dnscheck_ctx_free(e->dc);
+		confref_release(e, e->dc_cr);
+		e->dc = NULL;
+		e->dc_cr = NULL;
+	}
+	if (!e->dc) {
+		e->dc_cr = e->cur;
+		e->dc_cr->refs++;
+		e->dc = dnscheck_ctx_new(e->loop, e->cur->dns, e->cur->conf->dns_timeout_ms);
+	}
+	return e->dc;
+}
+
+static void dnsid_free(struct dnsid *d)
+{
+	struct engine *e = d->e;
+	evtimer_stop(e->loop, &d->deadline);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		e->dnsids = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	probe_dns_free(d->dns);
+	free(d->key);
+	free(d);
+}
+
+/* The entry for key that a probe may use now (running, or done and fresh); drops stale ones. */
+static struct dnsid *dnsid_find(struct engine *e, const char *key)
+{
+	int64_t now = mono_us();
+	struct dnsid *hit = NULL;
+	for (struct dnsid *d = e->dnsids, *next; d; d = next) {
+		next = d->next;
+		bool fresh = d->gen == e->dns_gen;
+		if (!d->run && !d->resuming && (!fresh || d->expires_us <= now)) {
+			dnsid_free(d);
+			continue;
+		}
+		if (!hit && fresh && strcmp(d->key, key) == 0)
+			hit = d;
+	}
+	return hit;
+}
+
+/* The result of job, held while it waited, with the run's findings: decided now. */
+static void job_dns_resume(struct job *job, const struct probe_dns *dns)
+{
+	struct engine *e = job->e;
+	struct probe_result *r = job->held;
+	job->held = NULL;
+	job->dwait = NULL;
+	job->dnext = NULL;
+	e->n_dnswait--;
+	r->dns = probe_dns_copy(dns);
+	r->dns->cached = !job->dns_own;
+	job_decided(job, r); /* may free job */
+	probe_result_fini(r);
+	free(r);
+}
+
+static void dnsid_on_done(void *arg, const struct dnscheck_result *res)
+{
+	struct dnsid *d = arg;
+	struct engine *e = d->e;
+	const struct mon_conf *c = conf_of(e);
+	size_t n_fail = 0, n_err = 0;
+	d->run = NULL;
+	e->n_dnsruns--;
+	evtimer_stop(e->loop, &d->deadline);
+	d->dns = probe_dns_new();
+	snprintf(d->dns->ip, sizeof d->dns->ip, "%s", res->ip);
+	snprintf(d->dns->ip_from, sizeof d->dns->ip_from, "%s", res->ip[0] ? d->ip_from : "");
+	d->dns->checked_at_ms = wall_ms();
+	d->dns->ms = (double)(mono_us() - d->started_us) / 1000.0;
+	for (size_t i = 0; i < res->n_items; i++) {
+		const struct dnscheck_item *it = &res->items[i];
+		probe_dns_add(d->dns, it->name, dnscheck_status_name(it->status), it->detail);
+		n_fail += it->status == DNSCHECK_FAIL;
+		n_err += it->status == DNSCHECK_ERROR;
+	}
+	/* Errors (timeouts) are not kept for long: the next probes try again soon. */
+	int64_t ttl = c->dns_checks_ttl_ms;
+	if ((n_err || res->cancelled) && ttl > 60000)
+		ttl = 60000;
+	d->expires_us = mono_us() + ttl * 1000;
+	/* A run cut short (twice dns.timeout, or stopping) is worth a warning: DNS is slow. */
+#define DNSCHECK_LOG "event=dnscheck ip=%s helo=%s from_domain=%s checks=%zu fail=%zu error=%zu%s ms=%.1f", \
+		     res->ip[0] ? res->ip : "-", res->helo[0] ? res->helo : "-", \
+		     res->from_domain[0] ? res->from_domain : "-", res->n_items, n_fail, n_err, \
+		     res->cancelled ? " cut=1" : "", d->dns->ms
+	if (res->cancelled)
+		log_warnx(DNSCHECK_LOG);
+	else
+		log_info(DNSCHECK_LOG);
+#undef DNSCHECK_LOG
+	struct job *w = d->waiters;
+	d->waiters = NULL;
+	d->resuming = true;
+	while (w) {
+		struct job *next = w->dnext;
+		job_dns_resume(w, d->dns);
+		w = next;
+	}
+	d->resuming = false;
+	pump_soon(e);
+}
+
+static void dnsid_deadline_cb(void *arg)
+{
+	struct dnsid *d = arg;
+	dnscheck_cancel(d->run); /* done fires now, with what was found (logged there as cut) */
+}
+
+/* Cuts every run short (its waiting results are written with what was found). */
+static void dns_cut_all(struct engine *e)
+{
+	for (struct dnsid *d = e->dnsids, *next; d; d = next) {
+		next = d->next;
+		if (d->run)
+			dnscheck_cancel(d->run);
+	}
+}
+
+static void key_add(struct strbuf *k, const char *s)
+{
+	sb_append(k, s ? s : "");
+	sb_appendc(k, '\n');
+}
+
+/* After an attempt decided: the DNS checks of its sending identity. Returns false when the result
+ * can be decided now (checks off, or findings still fresh: copied into r->dns), true when job
+ * waits for a run (r moved into job->held; job_dns_resume() decides it). */
+static bool dns_wait(struct job *job, const struct confref *cr, struct probe_result *r)
+{
+	struct engine *e = job->e;
+	const struct mon_conf *c = cr->conf;
+	const struct conf_sender *s = job->seed ? job->seed->sender : NULL;
+	if (!c->dns_probe_checks || !s)
+		return false;
+	/* The identity receivers saw: the local address of the deciding session (through a relay
+	 * too: the relay sees it), else of an earlier try that connected, else source_ip. */
+	const char *ip = r->smtp.local_ip[0] ? r->smtp.local_ip : NULL, *from = "local_ip";
+	for (size_t i = r->n_tries; !ip && i > 0; i--)
+		if (r->tries[i - 1].local_ip[0])
+			ip = r->tries[i - 1].local_ip;
+	if (!ip && s->source_ip && s->source_ip[0]) {
+		ip = s->source_ip;
+		from = "source_ip";
+	}
+	struct dnscheck_params p = { .target = s->name };
+	dnscheck_params_sender(&p, c, s);
+	p.relay_host = NULL;
+	p.port = 0;
+	p.source_ip = NULL;
+	p.ip = ip;
+	p.ip_how = ip ? (strcmp(from, "local_ip") == 0 ? "the probe's local address" : "source_ip") : NULL;
+	p.ip_unknown = "the probe never connected and the sender has no source_ip";
+
+	struct strbuf key;
+	sb_init(&key);
+	key_add(&key, ip);
+	key_add(&key, p.helo);
+	key_add(&key, p.mail_from);
+	for (size_t i = 0; i < p.n_dkim_selectors; i++)
+		key_add(&key, p.dkim_selectors[i]);
+	sb_appendc(&key, '\n');
+	for (size_t i = 0; i < p.n_dnsbl; i++)
+		key_add(&key, p.dnsbl[i]);
+
+	struct dnsid *d = dnsid_find(e, key.s);
+	if (d && !d->run) {
+		sb_fini(&key);
+		r->dns = probe_dns_copy(d->dns);
+		r->dns->cached = true;
+		return false;
+	}
+	bool own = !d;
+	if (!d) {
+		d = xcalloc(1, sizeof *d);
+		d->e = e;
+		d->key = sb_steal(&key);
+		d->gen = e->dns_gen;
+		d->started_us = mono_us();
+		snprintf(d->ip_from, sizeof d->ip_from, "%s", from);
+		evtimer_init(&d->deadline, dnsid_deadline_cb, d);
+		d->next = e->dnsids;
+		if (e->dnsids)
+			e->dnsids->prev = d;
+		e->dnsids = d;
+		e->n_dnsruns++;
+		d->run = dnscheck_start(dc_get(e), &p, dnsid_on_done, d); /* done fires from the loop */
+		evtimer_start(e->loop, &d->deadline, d->started_us + (2 * conf_of(e)->dns_timeout_ms + 1000) * 1000);
+		log_debug("event=dnscheck_start probe=%s ip=%s helo=%s", job->probe_id, ip ? ip : "-", p.helo ? p.helo : "-");
+	}
+	sb_fini(&key);
+	job->held = xmalloc(sizeof *job->held);
+	probe_result_move(job->held, r);
+	job->dwait = d;
+	job->dns_own = own;
+	job->dnext = NULL;
+	struct job **tail = &d->waiters; /* in the order they decided */
+	while (*tail)
+		tail = &(*tail)->dnext;
+	*tail = job;
+	e->n_dnswait++;
+	return true;
 }
 
 /* ---- readback ---- */
@@ -840,8 +1107,14 @@ static void rb_finish(struct rb *rb, const char *status)
 		.bounce_diagnostic = lb ? lb->diagnostic : "",
 		.attempt = 1,
 	};
+	/* The DNS findings of the sending identity, as the result line recorded them (also after a
+	 * restart: the journal kept the line). A relay's bounce is diagnosed without them: the
+	 * remote server saw the relay's address, not the probe's. */
 	struct diagnosis dg;
-	bool has_dg = diagnose_readback(&drb, NULL, &dg) == 0;
+	struct diag_findings df;
+	bool by_bounce = lb && lb->action[0] && (strcmp(status, "bounced") == 0 || !found);
+	bool has_df = !by_bounce && diag_findings_from_json(rb->json, &df) == 0;
+	bool has_dg = diagnose_readback(&drb, has_df ? &df : NULL, &dg) == 0;
 	if (has_dg) {
 		char *l2 = diagnosis_replace_json(line, &dg);
 		free(line);
@@ -1518,7 +1791,7 @@ static void journal_resume(struct engine *e, const struct journal_state *st)
 
 static bool has_work_before(const struct engine *e, int64_t limit_ms)
 {
-	if (e->n_running || e->n_polling)
+	if (e->n_running || e->n_polling || e->n_dnswait)
 		return true;
 	for (const struct rb *rb = e->rbs; rb; rb = rb->next)
 		if (rb->timer.due_us <= mono_due_us(limit_ms))
@@ -1547,7 +1820,7 @@ static bool must_run_left(const struct engine *e)
 static void idle_check_cb(void *arg)
 {
 	struct engine *e = arg;
-	if (e->n_running || e->n_polling)
+	if (e->n_running || e->n_polling || e->n_dnswait)
 		return;
 	if (e->phase == PHASE_STOP) {
 		evloop_stop(e->loop);
@@ -1578,11 +1851,13 @@ static void end_timer_cb(void *arg)
 		evtimer_start(e->loop, &e->idle_check, mono_us());
 		return;
 	}
-	/* The grace is over: cancel what still runs; the journal keeps it as interrupted. */
+	/* The grace is over: cancel what still runs; the journal keeps it as interrupted. Results
+	 * waiting for DNS checks are written now with what the checks found so far. */
 	rb_cancel_all(e);
+	dns_cut_all(e);
 	for (struct job *job = e->jobs, *next; job; job = next) {
 		next = job->next;
-		if (job->state != JOB_RUNNING)
+		if (job->state != JOB_RUNNING || !job->pj)
 			continue;
 		log_warnx("event=cancel probe=%s seed=%s attempt=%d reason=\"stopping\"", job->probe_id, job->seed_name,
 			  job->n + 1);
@@ -1747,6 +2022,7 @@ void engine_reload(struct engine *e, struct mon_conf *conf)
 				}
 		}
 	}
+	e->dns_gen++; /* DNS findings start afresh (servers, zones, identities may have changed) */
 	confref_release(e, old);
 	log_info("event=reload status=ok seeds=%zu", conf->n_seeds);
 	pump(e);
@@ -1758,12 +2034,18 @@ void engine_free(struct engine *e)
 		return;
 	while (e->jobs) {
 		struct job *job = e->jobs;
-		if (job->state == JOB_RUNNING) {
+		if (job->state == JOB_RUNNING && job->pj) {
 			probe_cancel(job->pj);
 			confref_release(e, job->cr);
 		}
-		job_free(job);
+		job_free(job); /* a result waiting for DNS checks is dropped */
 	}
+	dns_cut_all(e); /* nobody waits any more */
+	while (e->dnsids)
+		dnsid_free(e->dnsids);
+	dnscheck_ctx_free(e->dc);
+	if (e->dc_cr)
+		confref_release(e, e->dc_cr);
 	rb_cancel_all(e);
 	while (e->rbs)
 		rb_free(e->rbs);

@@ -3,14 +3,15 @@
 "diagnosis" member (cause, next step, rule) of each JSON line, the diagnosis lines under each
 probe that was not accepted in the table, the round across providers (one provider refusing,
 all of them, none reachable), a Junk placement and a greylisted probe. Then a lab fault plus a
-DNS finding of the real `mailcanary dns` (no PTR, PTR not forward-confirmed, a DNSBL listing,
-SPF fail, an unresolvable HELO name) through diag-tool explain, which joins the two as the
-scheduler will once it runs the DNS checks itself."""
+DNS finding of the probe's own sending identity (no PTR, PTR not forward-confirmed, a DNSBL
+listing, SPF fail, an unresolvable HELO name), which the probe's DNS checks find and which refine
+the diagnosis of its JSON line and of the table; the same probes with dns.probe_checks = false
+keep the fault's own diagnosis. And a Junk placement from a listed IP: the readback's end is
+refined by the DNS findings of the probe's line."""
 
 import json
 import os
 import re
-import subprocess
 
 import mclab
 
@@ -21,11 +22,13 @@ rep.guard(wd.cleanup)
 PF = L["postfix"]
 SINK = L["sinks"]
 CA = L["ca_file"]
-DIAG_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(mclab.BIN))), "probe", "diag-tool")
 
 
+# The default identity is clean in the lab's DNS: 127.0.0.1 has the PTR mx.lab.test, which
+# resolves back to it, lab.test's SPF authorises it, _dmarc.lab.test exists; so the probes' own
+# DNS checks add no finding and each fault keeps its own diagnosis (sections 1 to 4).
 def sender(name, port, mode="mx", tls="opportunistic", **kw):
-    s = {"name": name, "mode": mode, "port": port, "helo": "probe.lab.test", "mail_from": "canary@lab.test",
+    s = {"name": name, "mode": mode, "port": port, "helo": "mx.lab.test", "mail_from": "canary@lab.test",
          "tls": tls}
     s.update(kw)
     return s
@@ -138,6 +141,12 @@ for name, (addr, via, rule, cause, nxt) in sorted(want.items()):
     check_diag("fault %s: %s" % (name, rule), res.get(name), rule, cause, nxt)
 rep.check("faults: --json stdout is one probe object per line (no round summary line)",
           all("seed" in x and "smtp" in x for x in lines), "")
+bad_dns = {x["seed"]: [c for c in x.get("dns", {}).get("checks", []) if c["status"] == "fail"]
+           for x in lines if x["seed"] not in ("refused", "dns_nx", "dns_noaddr")}
+rep.check("faults: every line that connected carries its clean identity's DNS checks (dns, no fail)",
+          bad_dns and all("dns" in res.get(n, {}) and not f and res[n]["dns"].get("ip") == "127.0.0.1"
+                          for n, f in bad_dns.items()),
+          json.dumps({n: f for n, f in bad_dns.items() if f or "dns" not in res.get(n, {})})[:800])
 
 # The detail log holds the same diagnosis as stdout.
 logp = os.path.join(wd.path, "state-faults", "results.jsonl")
@@ -263,69 +272,104 @@ rep.check("greylisting: the accepted retry is accepted-retried, naming its attem
           and ("at attempt %d" % len(g)) in diag_of(g[-1]).get("cause", ""), json.dumps(g[-1:])[:800])
 
 # ---------------------------------------------------------------------------
-# 5. A lab fault plus a DNS finding. The sending identities of the lab's DNS: 127.0.0.12 has no
-# PTR, 127.0.0.11 a PTR that does not resolve back, 127.0.0.2 is listed on bl.test, spf-fail.test
-# does not authorise 127/8, probe.lab.test does not resolve. Each fault is probed for real, the
-# same seed checked by `mailcanary dns --json`, and diag-tool explain joins the two.
+# 5. A lab fault plus a DNS finding of the probe's own sending identity. The lab's DNS: 127.0.0.12
+# has no PTR, 127.0.0.11 a PTR that does not resolve back, 127.0.0.2 is listed on bl.test,
+# spf-fail.test does not authorise 127/8, probe.lab.test does not resolve. Each sender binds its
+# probe to such an address (source_ip); the probe's DNS checks run from the session's real local
+# address and refine its diagnosis. With dns.probe_checks = false the same faults keep their own.
 
-rc, _, err = mclab.run(["-c", conf, "dns", "--help"])
-if "not available" in err:
-    print("# skip: DNS finding checks: this build has no `mailcanary dns` yet")
-else:
-    dsenders = [
-        sender("noptr", SINK["ehlohelo4xx"], source_ip="127.0.0.12", helo="mx.lab.test"),
-        sender("fcrdns", SINK["banner450"], source_ip="127.0.0.11", helo="mx.lab.test"),
-        sender("listed", PF["mx"], source_ip="127.0.0.2", helo="mx.lab.test", tls="none"),
-        sender("listed_sink", SINK["rcpt432"], source_ip="127.0.0.2", helo="mx.lab.test"),
-        sender("spffail", SINK["mail4xx"], source_ip="127.0.0.1", helo="mx.lab.test",
-               mail_from="canary@spf-fail.test"),
-        sender("badhelo", SINK["ehlohelo4xx"], source_ip="127.0.0.1", helo="probe.lab.test"),
-    ]
-    # seed -> (address, sender, base rule without findings, rule with them, next step words)
-    dwant = {
-        "noptr": ("seed1@sink.test", "noptr", "ehlo-refused", "fix-ptr", "fix PTR"),
-        "fcrdns": ("seed1@sink.test", "fcrdns", "banner-refused", "fix-ptr", "fix PTR"),
-        "listed_pf": ("policy@seed-a.test", "listed", "policy", "dnsbl-listed", "request delisting from bl.test"),
-        "listed_sink": ("seed1@sink.test", "listed_sink", "system-not-accepting", "dnsbl-listed",
-                        "request delisting from bl.test"),
-        "spffail": ("seed1@sink.test", "spffail", "mail-refused", "fix-spf", "SPF record of the mail_from domain"),
-        "badhelo": ("seed1@sink.test", "badhelo", "ehlo-refused", "fix-helo", "fully-qualified host name"),
-    }
-    dconf = wd.config("dnsfind", dsenders, [seed(n, w[0], w[1]) for n, w in sorted(dwant.items())])
-    dconf_text = open(dconf).read()
-    dconf_text = re.sub(r'(dns: \{[^\n]*?)\s*\};', r'\1 dnsbl = ["bl.test"]; };', dconf_text, count=1)
-    with open(dconf, "w") as f:
-        f.write(dconf_text)
-    rc, lines, err = mclab.probe_lines(dconf)
-    pres = {x["seed"]: x for x in lines}
-    rc2, dout, derr = mclab.run(["-c", dconf, "dns", "--json"])
-    dres = {}
-    for ln in dout.splitlines():
-        if ln.strip():
-            o = json.loads(ln)
-            dres[o["target"]] = o
-    rep.check("dns findings: every seed probed and checked", set(pres) == set(dwant) and set(dres) == set(dwant),
-              "probed %s checked %s err=%s %s" % (sorted(pres), sorted(dres), err[-300:], derr[-300:]))
-    for name, (addr, via, base, rule, nxt) in sorted(dwant.items()):
-        r = pres.get(name)
-        check_diag("dns findings %s: without findings, the probe's own diagnosis is %s" % (name, base), r, base)
-        s = (r or {}).get("smtp", {})
-        checks = []
-        for c in (dres.get(name) or {}).get("checks", []):
-            checks += [c["name"], c["status"]]
-        p = subprocess.run([DIAG_TOOL, "explain", s.get("outcome", ""), s.get("stage", ""), str(s.get("code") or 0),
-                            s.get("enhanced", ""), s.get("text", ""), s.get("error", ""),
-                            str(len(s.get("attempts", [])) or 1)] + checks,
-                           capture_output=True, text=True, timeout=30)
-        try:
-            d = json.loads(p.stdout)
-        except ValueError:
-            d = {}
-        failing = [checks[i] for i in range(0, len(checks), 2) if checks[i + 1] == "fail"]
-        rep.check("dns findings %s: %s fault + failing %s -> %s, next step '%s'" % (
-                      name, (s.get("stage"), s.get("code")), failing, rule, nxt),
-                  p.returncode == 0 and d.get("rule") == rule and nxt in d.get("next_step", ""),
-                  "got %s (stderr %s)" % (json.dumps(d), p.stderr[-200:]))
+dsenders = [
+    sender("noptr", SINK["ehlohelo4xx"], source_ip="127.0.0.12"),
+    sender("fcrdns", SINK["banner450"], source_ip="127.0.0.11"),
+    sender("listed", PF["mx"], source_ip="127.0.0.2", tls="none"),
+    sender("listed_sink", SINK["rcpt432"], source_ip="127.0.0.2"),
+    sender("spffail", SINK["mail4xx"], source_ip="127.0.0.1", mail_from="canary@spf-fail.test"),
+    sender("badhelo", SINK["ehlohelo4xx"], source_ip="127.0.0.1", helo="probe.lab.test"),
+]
+# seed -> (address, sender, rule without checks, rule with them, next step words, failing check,
+#          the sending IP)
+dwant = {
+    "noptr": ("seed1@sink.test", "noptr", "ehlo-refused", "fix-ptr", "fix PTR", "ptr", "127.0.0.12"),
+    "fcrdns": ("seed1@sink.test", "fcrdns", "banner-refused", "fix-ptr", "fix PTR", "fcrdns", "127.0.0.11"),
+    "listed_pf": ("policy@seed-a.test", "listed", "policy", "dnsbl-listed", "request delisting from bl.test",
+                  "dnsbl:bl.test", "127.0.0.2"),
+    "listed_sink": ("seed1@sink.test", "listed_sink", "system-not-accepting", "dnsbl-listed",
+                    "request delisting from bl.test", "dnsbl:bl.test", "127.0.0.2"),
+    "spffail": ("seed1@sink.test", "spffail", "mail-refused", "fix-spf", "SPF record of the mail_from domain",
+                "spf", "127.0.0.1"),
+    "badhelo": ("seed1@sink.test", "badhelo", "ehlo-refused", "fix-helo", "fully-qualified host name", "helo",
+                "127.0.0.1"),
+}
+
+
+def with_dns(path, settings):
+    """Adds settings to the dns group that wd.config wrote into path."""
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"(dns: \{[^\n]*?)\s*\};", lambda m: m.group(1) + " " + settings + " };", text, count=1)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def dns_conf(name, checks):
+    return with_dns(wd.config(name, dsenders, [seed(n, w[0], w[1]) for n, w in sorted(dwant.items())]),
+                    'dnsbl = ["bl.test"]; probe_checks = %s;' % ("true" if checks else "false"))
+
+
+on_conf = dns_conf("dnsfind", True)
+off_conf = dns_conf("dnsfind_off", False)
+rc, lines, err = mclab.probe_lines(on_conf)
+pres = {x["seed"]: x for x in lines}
+rc2, lines2, err2 = mclab.probe_lines(off_conf)
+poff = {x["seed"]: x for x in lines2}
+rep.check("dns findings: every seed probed, with and without the checks",
+          set(pres) == set(dwant) and set(poff) == set(dwant),
+          "on %s off %s err=%s %s" % (sorted(pres), sorted(poff), err[-300:], err2[-300:]))
+for name, (addr, via, base, rule, nxt, check, ip) in sorted(dwant.items()):
+    r, r0 = pres.get(name), poff.get(name)
+    s = (r or {}).get("smtp", {})
+    dns = (r or {}).get("dns") or {}
+    failing = [c["name"] for c in dns.get("checks", []) if c["status"] == "fail"]
+    check_diag("dns findings %s: checks off, no dns member, the fault's own diagnosis %s" % (name, base), r0, base)
+    rep.check("dns findings %s: checks off: no dns member" % name, r0 is not None and "dns" not in r0,
+              json.dumps((r0 or {}).get("dns"))[:300])
+    rep.check("dns findings %s: the probe's dns checks are of its local address %s and find %s failing"
+              % (name, ip, check),
+              dns.get("ip") == ip and dns.get("ip_from") == "local_ip" and s.get("local_ip") == ip
+              and check in failing and list(r)[-2:] == ["dns", "diagnosis"],
+              "local_ip %r dns %s" % (s.get("local_ip"), json.dumps(dns)[:700]))
+    check_diag("dns findings %s: %s fault + failing %s -> %s, next step '%s'" % (
+                   name, (s.get("stage"), s.get("code")), check, rule, nxt), r, rule, None, nxt)
+
+# The table: the failing checks on one line, then the refined diagnosis.
+rc, out, err = mclab.run(["-c", on_conf, "probe", "noptr", "listed_sink"])
+blocks, _ = human_blocks(out)
+for name, words, rule in (("noptr", "dns checks of 127.0.0.12: fail ptr, fcrdns", "fix-ptr"),
+                          ("listed_sink", "dns checks of 127.0.0.2: fail dnsbl:bl.test", "dnsbl-listed")):
+    b = blocks.get(name, [])
+    dl = [k for k, l in enumerate(b) if l.startswith("dns checks of ")]
+    gl = [k for k, l in enumerate(b) if l.startswith("diagnosis: ")]
+    rep.check("human: %s lists its failing DNS checks, then the diagnosis [%s]" % (name, rule),
+              len(dl) == 1 and b[dl[0]].startswith(words) and len(gl) == 1 and gl[0] == dl[0] + 1
+              and b[gl[0]].endswith("[%s]" % rule), "\n".join(b))
+rc, out, err = mclab.run(["-c", off_conf, "probe", "noptr"])
+blocks, _ = human_blocks(out)
+rep.check("human: no dns line with dns.probe_checks = false",
+          "noptr" in blocks and not any(l.startswith("dns checks") for l in blocks["noptr"]), out[-600:])
+
+# After acceptance: the readback's end is refined by the line's findings. A probe sent from the
+# listed 127.0.0.2 and filed into Junk -> junk-dnsbl (request delisting), not just junk.
+ljconf = with_dns(wd.config("listed_junk", [sender("pf_listed", PF["mx"], tls="none", source_ip="127.0.0.2")],
+                            [seed("junked_listed", USER, "pf_listed", imap=imap, headers=["X-Lab-Junk: yes"])],
+                            extra='readback: { timeout = "20s"; };\n'), 'dnsbl = ["bl.test"];')
+rc, lines, err = mclab.probe_lines(ljconf, timeout=120)
+fin = mclab.final_of(lines, "junked_listed")
+check_diag("readback: Junk placement + the sending IP listed on bl.test -> junk-dnsbl", fin, "junk-dnsbl",
+           "listed on bl.test", "request delisting from bl.test")
+rep.check("readback: the final line keeps the dns checks (dnsbl:bl.test fail)",
+          fin is not None and any(c["name"] == "dnsbl:bl.test" and c["status"] == "fail"
+                                  for c in fin.get("dns", {}).get("checks", [])), json.dumps((fin or {}).get("dns"))[:500])
 
 wd.cleanup()
 rep.finish()

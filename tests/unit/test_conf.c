@@ -158,7 +158,7 @@ static const char full_cfg[] =
 	"vantage = \"fra1\";\n"
 	"log: { target = \"syslog\"; facility = \"local3\"; };\n"
 	"dns: { servers = [\"127.0.0.1:5353\", \"[::1]:53\", \"192.0.2.53\"]; timeout = \"2s\";\n"
-	"       dnsbl = [\"zen.spamhaus.org\", \"bl.test\"]; };\n"
+	"       dnsbl = [\"zen.spamhaus.org\", \"bl.test\"]; probe_checks = false; checks_ttl = \"90s\"; };\n"
 	"timeouts: { connect = \"10s\"; banner = \"1m\"; command = \"2m\"; data = \"90s\"; eod = \"5m\"; };\n"
 	"retry: { schedule = [\"1m\", \"2m30s\"]; give_up = \"2h\"; };\n"
 	"limits: { in_flight = 50; per_domain = 2; spacing = \"0s\"; daily_budget = 500; };\n"
@@ -211,6 +211,8 @@ static void test_full(void **state)
 	assert_int_equal(c->n_dnsbl, 2);
 	assert_string_equal(c->dnsbl[0], "zen.spamhaus.org");
 	assert_string_equal(c->dnsbl[1], "bl.test");
+	assert_false(c->dns_probe_checks);
+	assert_int_equal(c->dns_checks_ttl_ms, 90000);
 	assert_int_equal(c->timeouts.connect_ms, 10000);
 	assert_int_equal(c->timeouts.banner_ms, 60000);
 	assert_int_equal(c->timeouts.command_ms, 120000);
@@ -346,6 +348,8 @@ static void test_defaults(void **state)
 	assert_null(c->dns_servers);
 	assert_int_equal(c->dns_timeout_ms, 5000);
 	assert_int_equal(c->n_dnsbl, 0);
+	assert_true(c->dns_probe_checks);
+	assert_int_equal(c->dns_checks_ttl_ms, 600000);
 	assert_int_equal(c->timeouts.connect_ms, 30000);
 	assert_int_equal(c->timeouts.banner_ms, 300000);
 	assert_int_equal(c->timeouts.command_ms, 300000);

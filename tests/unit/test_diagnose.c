@@ -810,6 +810,123 @@ static void test_json(void **state)
 	free(wa);
 }
 
+/* ---- a result's DNS checks (the "dns" member) ---- */
+
+static void test_result_dns(void **state)
+{
+	(void)state;
+	struct probe_result r;
+	struct diagnosis d;
+	struct diag_findings f;
+	probe_result_init(&r);
+	snprintf(r.seed, sizeof r.seed, "s1");
+	r.smtp.outcome = OUTCOME_DEFERRED;
+	r.smtp.stage = STAGE_EHLO;
+	r.smtp.code = 450;
+	snprintf(r.smtp.enhanced, sizeof r.smtp.enhanced, "4.3.0");
+	snprintf(r.smtp.text, sizeof r.smtp.text, "Error: command failed");
+	/* without checks: no findings, no member */
+	assert_null(diag_findings_of_result(&r, &f));
+	char *line = result_line(&r);
+	assert_null(strstr(line, "\"dns\":{"));
+	assert_int_equal(diag_findings_from_json(line, &f), -1);
+	assert_int_equal(f.flags, 0);
+	diagnose_result(&r, NULL, &d);
+	assert_string_equal(d.rule, "ehlo-refused");
+	free(line);
+
+	/* with them: the line carries them before the diagnosis, which they refine */
+	r.dns = probe_dns_new();
+	snprintf(r.dns->ip, sizeof r.dns->ip, "127.0.0.12");
+	snprintf(r.dns->ip_from, sizeof r.dns->ip_from, "local_ip");
+	r.dns->checked_at_ms = 1764340000123;
+	r.dns->ms = 2.5;
+	probe_dns_add(r.dns, "ptr", "fail", "127.0.0.12 has no PTR record (\"quoted\" \\ \u2192 }])");
+	probe_dns_add(r.dns, "fcrdns", "fail", "no PTR name to confirm: NXDOMAIN");
+	probe_dns_add(r.dns, "helo", "pass", "mx.lab.test → 127.0.0.12");
+	probe_dns_add(r.dns, "dnsbl:dead.test", "error", "DNS timeout after 1000 ms");
+	const struct diag_findings *fp = diag_findings_of_result(&r, &f);
+	assert_ptr_equal(fp, &f);
+	assert_int_equal(f.flags, DIAG_F_PTR_MISSING | DIAG_F_FCRDNS_FAIL);
+	diagnose_result(&r, fp, &d);
+	assert_string_equal(d.rule, "fix-ptr");
+	line = result_line(&r);
+	const char *want = ",\"dns\":{\"ip\":\"127.0.0.12\",\"ip_from\":\"local_ip\",\"checked_at\":\"2025-11-28T14:26:40.123Z\","
+			   "\"ms\":2.500,\"cached\":false,\"checks\":[{\"name\":\"ptr\",\"status\":\"fail\",";
+	if (!strstr(line, want))
+		fail_msg("no dns member like\n want: %s\n  in: %s", want, line);
+	assert_non_null(strstr(line, "\"dns\":{"));
+	assert_true(strstr(line, "\"dns\":{") < strstr(line, ",\"diagnosis\":{"));
+	assert_non_null(strstr(line, "\"rule\":\"fix-ptr\"}}"));
+	/* and back from the line (what the readback's end does with the journal's copy) */
+	struct diag_findings g;
+	assert_int_equal(diag_findings_from_json(line, &g), 0);
+	assert_int_equal(g.flags, f.flags);
+
+	/* a copy is deep; a move leaves the source empty */
+	struct probe_dns *c = probe_dns_copy(r.dns);
+	assert_int_equal(c->n_checks, 4);
+	assert_string_equal(c->checks[3].name, "dnsbl:dead.test");
+	assert_ptr_not_equal(c->checks[0].detail, r.dns->checks[0].detail);
+	probe_dns_free(c);
+	probe_dns_free(NULL);
+	struct probe_result m;
+	probe_result_move(&m, &r);
+	assert_null(r.dns);
+	assert_int_equal(r.attempt, 1);
+	assert_non_null(m.dns);
+	probe_result_fini(&r);
+	probe_result_fini(&m);
+	free(line);
+}
+
+static void test_findings_from_json(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *json;
+		int rc;
+		unsigned flags;
+		const char *zone;
+	} jcases[] = {
+		{ "{\"dns\":{\"checks\":[{\"name\":\"ptr\",\"status\":\"fail\"}]}}", 0, DIAG_F_PTR_MISSING, "" },
+		{ " { \"seed\" : \"a\" , \"dns\" : { \"ip\":\"1.2.3.4\", \"cached\":true, \"ms\":-1.5e3, \"checks\" : [ "
+		  "{ \"detail\":\"x\\\"}]\", \"status\" : \"fail\", \"name\" : \"dnsbl:bl.test\" } , "
+		  "{\"name\":\"helo\",\"status\":\"warn\"}, {\"name\":\"spf\",\"status\":\"fail\",\"x\":[1,{\"a\":null}]} ] } , "
+		  "\"diagnosis\":{} }", 0, DIAG_F_DNSBL_LISTED | DIAG_F_SPF_FAIL, "bl.test" },
+		{ "{\"dns\":{\"checks\":[]}}", 0, 0, "" },
+		{ "{\"dns\":{}}", 0, 0, "" },
+		/* "dns" only at the top level, never inside a string or a nested object */
+		{ "{\"text\":\"\\\"dns\\\":{\\\"checks\\\":[{\\\"name\\\":\\\"ptr\\\",\\\"status\\\":\\\"fail\\\"}]}\"}", -1, 0, "" },
+		{ "{\"smtp\":{\"dns\":{\"checks\":[{\"name\":\"ptr\",\"status\":\"fail\"}]}}}", -1, 0, "" },
+		/* broken: nothing, never past the end */
+		{ "{\"dns\":{\"checks\":[{\"name\":\"ptr\",\"status\":\"fail\"}", -1, 0, "" },
+		{ "{\"dns\":{\"checks\":[{\"name\":\"ptr\",\"status\":\"fa", -1, 0, "" },
+		{ "{\"dns\"", -1, 0, "" },
+		{ "{\"dns\":", -1, 0, "" },
+		{ "{\"a\":\"\\", -1, 0, "" },
+		{ "{\"dns\":[1]}", -1, 0, "" },
+		{ "[]", -1, 0, "" },
+		{ "", -1, 0, "" },
+		{ "{\"a\":[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]],\"dns\":{\"checks\":[]}}", -1, 0, "" },
+	};
+	for (size_t i = 0; i < sizeof jcases / sizeof jcases[0]; i++) {
+		struct diag_findings f;
+		memset(&f, 0xff, sizeof f);
+		/* an exact-size copy, so that ASan sees a read past the end */
+		size_t n = strlen(jcases[i].json);
+		char *copy = malloc(n + 1);
+		memcpy(copy, jcases[i].json, n + 1);
+		int rc = diag_findings_from_json(copy, &f);
+		if (rc != jcases[i].rc || f.flags != jcases[i].flags || strcmp(f.dnsbl_zone, jcases[i].zone) != 0)
+			fail_msg("case %zu (%s): got rc %d flags %#x zone '%s', want rc %d flags %#x zone '%s'", i,
+				 jcases[i].json, rc, f.flags, f.dnsbl_zone, jcases[i].rc, jcases[i].flags, jcases[i].zone);
+		free(copy);
+	}
+	struct diag_findings f;
+	assert_int_equal(diag_findings_from_json(NULL, &f), -1);
+}
+
 /* ---- the round ---- */
 
 static void test_round(void **state)
@@ -1059,6 +1176,8 @@ int main(void)
 		cmocka_unit_test(test_result),
 		cmocka_unit_test(test_readback),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_result_dns),
+		cmocka_unit_test(test_findings_from_json),
 		cmocka_unit_test(test_round),
 		cmocka_unit_test(test_man_page_current),
 		cmocka_unit_test(test_dsn_corpus),
