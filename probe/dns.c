@@ -17,7 +17,7 @@
 
 #define DNS_MAX_IN_FLIGHT 150
 
-enum dns_req_kind { DNS_REQ_MX, DNS_REQ_ADDR };
+enum dns_req_kind { DNS_REQ_MX, DNS_REQ_ADDR, DNS_REQ_RAW };
 
 struct dns_req {
 	struct dns *dns;
@@ -25,6 +25,8 @@ struct dns_req {
 	char *name;
 	dns_mx_cb *mx_cb;
 	dns_addr_cb *addr_cb;
+	dns_raw_cb *raw_cb;
+	int type;             /* DNS_REQ_RAW: the query type */
 	void *arg;
 	int64_t t_start_us;
 	struct dns_req *next; /* waiting queue */
@@ -35,6 +37,7 @@ struct dns {
 	ares_channel ch;
 	struct evtimer timer;
 	int in_flight;
+	int peak;             /* the most in flight at once */
 	struct dns_req *wait_head, *wait_tail;
 };
 
@@ -132,6 +135,8 @@ void dns_free(struct dns *dns)
 		dns->wait_head = r->next;
 		if (r->kind == DNS_REQ_MX)
 			r->mx_cb(r->arg, ARES_EDESTRUCTION, NULL, 0, 0);
+		else if (r->kind == DNS_REQ_RAW)
+			r->raw_cb(r->arg, ARES_EDESTRUCTION, NULL, 0, 0);
 		else
 			r->addr_cb(r->arg, ARES_EDESTRUCTION, NULL, 0, 0);
 		req_free(r);
@@ -251,10 +256,15 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *r
 	req_free(r);
 }
 
+static void on_raw(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
 static void dns_start(struct dns *dns, struct dns_req *r)
 {
-	dns->in_flight++;
-	if (r->kind == DNS_REQ_MX) {
+	if (++dns->in_flight > dns->peak)
+		dns->peak = dns->in_flight;
+	if (r->kind == DNS_REQ_RAW) {
+		ares_query(dns->ch, r->name, ns_c_in, r->type, on_raw, r);
+	} else if (r->kind == DNS_REQ_MX) {
 		ares_query(dns->ch, r->name, ns_c_in, ns_t_mx, on_mx, r);
 	} else {
 		struct ares_addrinfo_hints hints;
@@ -264,6 +274,20 @@ static void dns_start(struct dns *dns, struct dns_req *r)
 		ares_getaddrinfo(dns->ch, r->name, NULL, &hints, on_addr, r);
 	}
 	dns_rearm(dns);
+}
+
+/* Starts r, or queues it behind the others while the cap is reached. */
+static void dns_go(struct dns *dns, struct dns_req *r)
+{
+	if (dns->in_flight >= DNS_MAX_IN_FLIGHT) {
+		if (dns->wait_tail)
+			dns->wait_tail->next = r;
+		else
+			dns->wait_head = r;
+		dns->wait_tail = r;
+		return;
+	}
+	dns_start(dns, r);
 }
 
 static void dns_submit(struct dns *dns, enum dns_req_kind kind, const char *name, dns_mx_cb *mcb,
@@ -277,15 +301,7 @@ static void dns_submit(struct dns *dns, enum dns_req_kind kind, const char *name
 	r->addr_cb = acb;
 	r->arg = arg;
 	r->t_start_us = mono_us();
-	if (dns->in_flight >= DNS_MAX_IN_FLIGHT) {
-		if (dns->wait_tail)
-			dns->wait_tail->next = r;
-		else
-			dns->wait_head = r;
-		dns->wait_tail = r;
-		return;
-	}
-	dns_start(dns, r);
+	dns_go(dns, r);
 }
 
 void dns_lookup_mx(struct dns *dns, const char *domain, dns_mx_cb *cb, void *arg)
@@ -313,32 +329,30 @@ const char *dns_strerror(int status)
 
 /* ---- raw queries of any type (dns_query_raw) ---- */
 
-struct dns_raw_req {
-	struct dns *dns;
-	dns_raw_cb *cb;
-	void *arg;
-	int64_t t_start_us;
-};
-
 static void on_raw(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-	struct dns_raw_req *r = arg;
+	struct dns_req *r = arg;
 	(void)timeouts;
 	if (status != ARES_EDESTRUCTION)
 		dns_req_done(r->dns);
-	r->cb(r->arg, status, status == ARES_SUCCESS ? abuf : NULL, status == ARES_SUCCESS ? alen : 0,
-	      (double)(mono_us() - r->t_start_us) / 1000.0);
-	free(r);
+	r->raw_cb(r->arg, status, status == ARES_SUCCESS ? abuf : NULL, status == ARES_SUCCESS ? alen : 0, req_ms(r));
+	req_free(r);
 }
 
 void dns_query_raw(struct dns *dns, const char *name, int type, dns_raw_cb *cb, void *arg)
 {
-	struct dns_raw_req *r = xcalloc(1, sizeof *r);
+	struct dns_req *r = xcalloc(1, sizeof *r);
 	r->dns = dns;
-	r->cb = cb;
+	r->kind = DNS_REQ_RAW;
+	r->name = xstrdup(name);
+	r->type = type;
+	r->raw_cb = cb;
 	r->arg = arg;
 	r->t_start_us = mono_us();
-	dns->in_flight++;
-	ares_query(dns->ch, name, ns_c_in, type, on_raw, r);
-	dns_rearm(dns);
+	dns_go(dns, r);
+}
+
+int dns_peak(const struct dns *dns)
+{
+	return dns->peak;
 }

@@ -29,6 +29,8 @@ typedef void dns_addr_cb(void *arg, int status, const struct dns_addr *addrs, si
 struct dns *dns_new(struct evloop *loop, char *const *servers, size_t n_servers, int64_t timeout_ms,
 		    char **err);
 void dns_free(struct dns *dns); /* pending callbacks fire with ARES_EDESTRUCTION */
+/* The most queries (lookups and raw queries) that were in flight at once: never above 150. */
+int dns_peak(const struct dns *dns);
 
 /* MX records sorted by preference (ties keep answer order). */
 void dns_lookup_mx(struct dns *dns, const char *domain, dns_mx_cb *cb, void *arg);
@@ -41,8 +43,8 @@ const char *dns_strerror(int status);
 /* Any query type (ns_t_txt, ns_t_ptr, ...; class IN), added for the SPF evaluator (spf_ares.c):
  * cb gets the c-ares status (ARES_SUCCESS, ARES_ENODATA, ARES_ENOTFOUND, ARES_ETIMEOUT, ...)
  * and, on ARES_SUCCESS, the raw answer (borrowed for the call) to parse with ares_parse_*_reply.
- * Counts toward the in-flight cap but is never queued by it (its user keeps one query out per
- * SPF check). */
+ * Counts toward the in-flight cap and waits in its queue like the lookups above, so that the
+ * process never has more than 150 queries out (issue 6). ms includes the wait. */
 typedef void dns_raw_cb(void *arg, int status, const unsigned char *abuf, int alen, double ms);
 void dns_query_raw(struct dns *dns, const char *name, int type, dns_raw_cb *cb, void *arg);
 

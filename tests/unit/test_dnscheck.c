@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/nameser.h>
 #include <ares.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1065,6 +1066,54 @@ static void test_engine_port(void **state)
 	}
 }
 
+/* probe/dns.c's cap: MX and address lookups and raw queries (the DNS checks', SPF's) together
+ * never have more than 150 queries out; the rest wait and still get their answer (here: a
+ * timeout from a server that never answers). */
+static int cap_calls;
+static void cap_on_mx(void *arg, int status, const struct dns_mx *mx, size_t n, double ms)
+{
+	(void)arg; (void)status; (void)mx; (void)n; (void)ms;
+	cap_calls++;
+}
+static void cap_on_raw(void *arg, int status, const unsigned char *abuf, int alen, double ms)
+{
+	(void)arg; (void)status; (void)abuf; (void)alen; (void)ms;
+	cap_calls++;
+}
+
+static void test_dns_cap(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	char server[64];
+	snprintf(server, sizeof server, "127.0.0.1:%d", ntohs(a.sin_port));
+	char *servers[] = { server };
+	char *err = NULL;
+	struct evloop *loop = evloop_new();
+	struct dns *dns = dns_new(loop, servers, 1, 200, &err);
+	assert_non_null(dns);
+	cap_calls = 0;
+	for (int i = 0; i < 120; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "d%d.cap.test", i);
+		dns_lookup_mx(dns, name, cap_on_mx, NULL);
+		snprintf(name, sizeof name, "t%d.cap.test", i);
+		dns_query_raw(dns, name, ns_t_txt, cap_on_raw, NULL);
+	}
+	int64_t end = mono_us() + 20 * 1000000LL;
+	while (cap_calls < 240 && mono_us() < end)
+		evloop_run_once(loop, 50000);
+	assert_int_equal(cap_calls, 240);
+	assert_int_equal(dns_peak(dns), 150);
+	dns_free(dns);
+	evloop_free(loop);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1077,6 +1126,7 @@ int main(void)
 		cmocka_unit_test(test_show),
 		cmocka_unit_test_setup_teardown(test_engine_targets, lab_setup, lab_teardown),
 		cmocka_unit_test(test_engine_timeout),
+		cmocka_unit_test(test_dns_cap),
 		cmocka_unit_test_setup_teardown(test_engine_cancel, lab_setup, lab_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cap, lab_setup, lab_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_port, lab_setup, lab_teardown),
