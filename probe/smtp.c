@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +90,8 @@ struct smtp_attempt {
 	size_t kts_seen;        /* transcript events at the previous wakeup */
 	int kts_idle;           /* wakeups in a row that added no transcript event */
 	bool dot_sent;          /* the stamp of the message's final dot was seen */
+	int64_t handshake_us;   /* the kernel's SYN to SYN-ACK time, 0 unknown */
+	int64_t t_socket_us;    /* when curl's socket was made, just before its connect() */
 	bool finished;
 	/* Filled by the worker, handed to done by the main thread. Allocated only when the attempt
 	 * ends: its 1.5 KiB would otherwise sit in every attempt in flight. */
@@ -178,6 +182,7 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
 	struct smtp_attempt *a = clientp;
 	if (purpose == CURLSOCKTYPE_IPCXN) {
+		a->t_socket_us = mono_us(); /* curl calls connect() right after this */
 		a->fd = fd;
 		a->kts = sockts_enable(fd) == 0;
 		a->rx_ts_us = -1;
@@ -236,6 +241,18 @@ static void kts_wakeup(struct smtp_attempt *a)
 	}
 }
 
+/* The TCP handshake as the kernel timed it: right after the connection is up, the smoothed RTT
+ * is its first sample, SYN sent to SYN-ACK received (none when the SYN was retransmitted: Karn).
+ * Returns microseconds, or 0. */
+static int64_t tcp_handshake_us(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < sizeof ti)
+		return 0;
+	return ti.tcpi_total_retrans == 0 ? (int64_t)ti.tcpi_rtt : 0;
+}
+
 static int on_closesocket(void *clientp, curl_socket_t fd)
 {
 	struct smtp_attempt *a = clientp;
@@ -257,9 +274,19 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 	}
 	switch (type) {
 	case CURLINFO_TEXT:
-		transcript_add(&a->tr, TR_TEXT, data, size, now);
-		if (size >= 12 && strncmp(data, "Connected to", 12) == 0)
+		if (size >= 12 && strncmp(data, "Connected to", 12) == 0) {
+			/* The connection was up when the SYN-ACK came: connect() (right after on_sockopt)
+			 * plus the kernel's handshake time, not when this thread noticed. The banner
+			 * stage starts there. */
+			a->handshake_us = tcp_handshake_us(a->fd);
+			int64_t up = a->t_socket_us + a->handshake_us;
+			if (a->handshake_us > 0 && a->t_socket_us > 0 && up <= now)
+				now = up;
+			transcript_add(&a->tr, TR_TEXT, data, size, now);
 			arm_deadline(a, STAGE_BANNER);
+			break;
+		}
+		transcript_add(&a->tr, TR_TEXT, data, size, now);
 		break;
 	case CURLINFO_HEADER_OUT: {
 		transcript_add(&a->tr, TR_OUT, data, size, now);
@@ -394,6 +421,10 @@ static void attempt_finish(struct smtp_attempt *a, CURLcode rc, enum probe_stage
 	if (connect_us > 0) {
 		ctx.connected = true;
 		ctx.connect_ms = (double)(connect_us - lookup_us) / 1000.0;
+		/* The kernel's own measure of the handshake, when it has one: curl's includes the
+		 * time until this thread ran. */
+		if (a->handshake_us > 0 && (double)a->handshake_us / 1000.0 <= ctx.connect_ms)
+			ctx.connect_ms = (double)a->handshake_us / 1000.0;
 	}
 	transcript_analyse(&a->tr, &ctx, try);
 	if (try->tls_version[0]) {

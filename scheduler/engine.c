@@ -15,6 +15,7 @@
 #include "evloop.h"
 #include "json.h"
 #include "jsonlog.h"
+#include "sockts.h"
 #include "log.h"
 #include "message.h"
 #include "probe.h"
@@ -1888,6 +1889,7 @@ void engine_shutdown(struct engine *e, int64_t grace_ms)
 
 struct engine *engine_new(struct mon_conf *conf, const struct engine_params *p, char **err)
 {
+	sockts_prepare(); /* the SMTP stage times' kernel stamps: on before the first connection */
 	struct engine *e = xcalloc(1, sizeof *e);
 	e->p = *p;
 	e->journal = p->journal;

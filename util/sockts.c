@@ -63,6 +63,13 @@ static void holder_open(void)
 	(void)fd; /* kept open until exit */
 }
 
+void sockts_prepare(void)
+{
+#ifndef SOCKTS_DISABLE
+	pthread_once(&holder_once, holder_open);
+#endif
+}
+
 int sockts_enable(int fd)
 {
 #ifdef SOCKTS_DISABLE
@@ -134,6 +141,10 @@ int64_t sockts_rx_peek(int fd)
 }
 
 #else
+
+void sockts_prepare(void)
+{
+}
 
 int sockts_enable(int fd)
 {

@@ -13,6 +13,11 @@
 
 #include <stdint.h>
 
+/* Asks the kernel for receive stamps now, for the life of the process. The kernel turns them on
+ * from a work queue a moment later, so a process that is about to open connections calls this
+ * early: its first packets are stamped too. sockts_enable() does it as well. */
+void sockts_prepare(void);
+
 /* Turns on TX and RX software timestamps on fd (a TCP socket, before or after connect).
  * Returns 0, or -1 (errno set). */
 int sockts_enable(int fd);
