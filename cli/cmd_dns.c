@@ -125,7 +125,7 @@ int cmd_dns(const struct cli_globals *g, int argc, char **argv)
 	struct dns_out o;
 	int ch, rc = 0;
 	memset(&o, 0, sizeof o);
-	optind = 1;
+	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': o.json = true; break;

@@ -331,7 +331,7 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 	G.height = GRAPH_DEFAULT_HEIGHT;
 	int jobs = 1, ch;
 	bool any_period = false;
-	optind = 1;
+	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
 	while ((ch = getopt_long(argc, argv, "ho:p:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': G.out = optarg; break;

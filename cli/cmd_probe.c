@@ -223,7 +223,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 	int64_t wait_ms = 0;
 	int ch;
 	memset(&out, 0, sizeof out);
-	optind = 1;
+	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': out.json = true; break;

@@ -147,7 +147,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	optind = 1;
+	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': run_usage(stdout); return 0;

@@ -236,7 +236,7 @@ int cmd_status(const struct cli_globals *g, int argc, char **argv)
 	};
 	bool json = false;
 	int ch;
-	optind = 1;
+	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;

@@ -15,6 +15,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv);
 int cmd_dns(const struct cli_globals *g, int argc, char **argv);
 int cmd_graph(const struct cli_globals *g, int argc, char **argv);
 int cmd_status(const struct cli_globals *g, int argc, char **argv);
+int cmd_check(const struct cli_globals *g, int argc, char **argv);
 
 struct mon_conf;
 /* Logging as the configuration's log group says (stderr or syslog with its facility); the

@@ -57,6 +57,12 @@ static void usage(FILE *fp)
 		"                        the diagnosis under each one not cleanly delivered, then the\n"
 		"                        round diagnosis across seeds; --json: one object per seed.\n"
 		"                        Exit 0 all ok, 1 any problem, 2 usage or config error\n"
+		"  check SEED [--warn-latency DURATION] [--crit-latency DURATION] [--no-readback]\n"
+		"                        Nagios/Icinga plugin: one probe now, one status line with\n"
+		"                        performance data, the diagnosis below a problem; latency:\n"
+		"                        delivery when read back, else SMTP time (seconds, or a unit).\n"
+		"                        Exit 0 OK, 1 WARNING (deferred, junk, slow), 2 CRITICAL\n"
+		"                        (rejected, failed, missing, bounced, slower), 3 UNKNOWN\n"
 		"  version               print the version\n"
 		"\n"
 		"See mailcanary(8) and mailcanary.conf(5).\n");
@@ -129,10 +135,9 @@ int main(int argc, char **argv)
 		rc = cmd_dns(&g, cargc, cargv);
 	else if (strcmp(cmd, "status") == 0)
 		rc = cmd_status(&g, cargc, cargv);
-	else if (strcmp(cmd, "check") == 0) {
-		fprintf(stderr, "mailcanary: '%s' is not available in this version yet\n", cmd);
-		rc = EXIT_USAGE;
-	} else {
+	else if (strcmp(cmd, "check") == 0)
+		rc = cmd_check(&g, cargc, cargv);
+	else {
 		fprintf(stderr, "mailcanary: unknown command '%s'\n", cmd);
 		usage(stderr);
 		rc = EXIT_USAGE;

@@ -481,7 +481,9 @@ static void write_detail(struct engine *e, const char *line)
 	const struct mon_conf *c = conf_of(e);
 	struct jsonlog_rotate rot = { .max_bytes = (long long)c->detail_max_mib << 20, .daily = c->detail_daily,
 				      .keep = c->detail_keep };
-	int rc = jsonlog_append(c->state_dir, &rot, line, &err, &rerr);
+	/* Only the holder of the state lock (it keeps the journal) rotates: a run without it (a
+	 * manual probe beside the daemon, check) only appends. */
+	int rc = jsonlog_append(c->state_dir, e->journal ? &rot : NULL, line, &err, &rerr);
 	if (rerr) {
 		/* once per hour at most: a rotation that fails fails on every line */
 		int64_t now = mono_us();
