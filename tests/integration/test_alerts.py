@@ -323,7 +323,7 @@ dcmd = ("echo \"start $MAILCANARY_OLD_STATE $MAILCANARY_NEW_STATE $(date +%%s.%%
 
 
 def dconf(via):
-    return wd.config("daemon", SENDERS, [dict(seed("d1", via), schedule="every 1s")],
+    return wd.config("daemon", SENDERS, [dict(seed("d1", via), schedule="every 1s")], limits={"spacing": "0s"},
                      extra="retry: { schedule = []; };\nalert: { command = %s; timeout = \"10s\"; };\n" % mclab.q(dcmd))
 
 
@@ -360,6 +360,7 @@ dlog = open(os.path.join(wd.path, "daemon.log"), "ab")
 d = subprocess.Popen([mclab.BIN, "-v", "-c", conf, "run"], stdout=dlog, stderr=dlog, stdin=subprocess.DEVNULL)
 try:
     rep.check("daemon: the first command started", wait_until(lambda: len(cmd_log()) >= 1, 20), repr(cmd_log()))
+    time.sleep(0.5)
     # the next change (degraded -> ok) comes while the first command still sleeps
     conf = dconf("pf")
     d.send_signal(signal.SIGHUP)
