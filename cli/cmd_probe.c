@@ -130,15 +130,17 @@ static void on_result(void *arg, const struct probe_result *r)
 	const struct conf_seed *cs = conf_seed_find(o->conf, r->seed);
 	diag_round_add(o->round, r->probe_id, cs ? cs->domain : r->seed, r->smtp.outcome, r->smtp.stage);
 	o->n_results++;
-	rrd_feed_result(o->rrd, r);
-	alerts_feed_result(o->alerts, r);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_result(o->rrd, r, o->alerts ? &hw : NULL);
+	alerts_feed_result(o->alerts, r, &hw);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct probe_out *o = arg;
-	rrd_feed_readback(o->rrd, d);
-	alerts_feed_readback(o->alerts, d);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_readback(o->rrd, d, o->alerts ? &hw : NULL);
+	alerts_feed_readback(o->alerts, d, &hw);
 	if (o->json) {
 		fputs(d->json, stdout);
 		fputc('\n', stdout);
@@ -165,8 +167,9 @@ static void on_readback(void *arg, const struct readback_done *d)
 static void on_repaired(void *arg, const char *json)
 {
 	struct probe_out *o = arg;
-	rrd_feed_json(o->rrd, json);
-	alerts_feed_json(o->alerts, json);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_json(o->rrd, json, o->alerts ? &hw : NULL);
+	alerts_feed_json(o->alerts, json, &hw);
 }
 
 static void probe_usage(FILE *fp)
@@ -320,7 +323,9 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		free(err);
 		rc = 1;
 	} else {
+		alerts_attach(out.alerts, engine_loop(e)); /* alert commands run beside the probes */
 		engine_run(e);
+		alerts_drain(out.alerts); /* a one-shot run waits for its alert commands (bounded) */
 		engine_free(e);
 		size_t by[OUTCOME_UNKNOWN + 3] = { 0 }; /* + readback not found or misplaced */
 		for (size_t i = 0; i < out.latest.cap; i++)

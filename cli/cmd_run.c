@@ -85,6 +85,7 @@ static void reload(struct run_ctx *ctx)
 		ctx->alerts = NULL;
 	} else if (!ctx->alerts) {
 		ctx->alerts = alerts_new(conf); /* NULL while alert.command is not set */
+		alerts_attach(ctx->alerts, engine_loop(ctx->e));
 	} else {
 		alerts_set_conf(ctx->alerts, conf);
 	}
@@ -95,22 +96,25 @@ static void reload(struct run_ctx *ctx)
 static void on_result(void *arg, const struct probe_result *r)
 {
 	struct run_ctx *ctx = arg;
-	rrd_feed_result(ctx->rrd, r);
-	alerts_feed_result(ctx->alerts, r);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_result(ctx->rrd, r, ctx->alerts ? &hw : NULL);
+	alerts_feed_result(ctx->alerts, r, &hw);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct run_ctx *ctx = arg;
-	rrd_feed_readback(ctx->rrd, d);
-	alerts_feed_readback(ctx->alerts, d);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_readback(ctx->rrd, d, ctx->alerts ? &hw : NULL);
+	alerts_feed_readback(ctx->alerts, d, &hw);
 }
 
 static void on_repaired(void *arg, const char *json)
 {
 	struct run_ctx *ctx = arg;
-	rrd_feed_json(ctx->rrd, json);
-	alerts_feed_json(ctx->alerts, json);
+	struct rrd_feed_hw hw = { 0 };
+	rrd_feed_json(ctx->rrd, json, ctx->alerts ? &hw : NULL);
+	alerts_feed_json(ctx->alerts, json, &hw);
 }
 
 static void on_signal(void *arg, int fd, unsigned events)
@@ -232,8 +236,10 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	}
 	ctx.e = e;
 	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
+	alerts_attach(ctx.alerts, engine_loop(e)); /* alert commands run beside the probes */
 	engine_run(e);
 	evloop_fd_del(engine_loop(e), sfd);
+	alerts_drain(ctx.alerts); /* before the loop goes: the commands still running end or are killed */
 	engine_free(e);
 	rrd_feed_free(ctx.rrd);
 	alerts_free(ctx.alerts);

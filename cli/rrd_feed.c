@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alert_rules.h"
 #include "clock.h"
 #include "conf.h"
 #include "engine.h"
@@ -26,6 +27,7 @@ struct rrd_feed {
 	struct store_rrd *store;
 	char *dir, *daemon, *vantage; /* what the store was made with */
 	struct strmap layouts;        /* seed name -> struct store_rrd_layout * (owned) */
+	bool hw_complained;           /* a FAILURES fetch failed and was logged as a warning */
 };
 
 static bool str_same(const char *a, const char *b)
@@ -112,11 +114,52 @@ static const struct store_rrd_layout *layout_for(struct rrd_feed *f, const char 
 
 static bool json_true(const char *json, const char *key);
 
-void rrd_feed_json(struct rrd_feed *f, const char *json)
+unsigned rrd_feed_aberrations(unsigned ds_mask, const struct store_rrd_sample *s)
+{
+	unsigned out = 0;
+	if ((ds_mask & (1u << STORE_RRD_DELIVERY)) && !isnan(s->v[STORE_RRD_DELIVERY]))
+		out |= ALERT_ABERRATION_DELIVERY;
+	if ((ds_mask & (1u << STORE_RRD_TOTAL)) && !isnan(s->v[STORE_RRD_TOTAL]))
+		out |= ALERT_ABERRATION_TOTAL;
+	return out;
+}
+
+/* After seed's update: its FAILURES row, when the file has one (at most one fetch). */
+static void check_hw(struct rrd_feed *f, const char *seed, const struct store_rrd_layout *l,
+		     const struct store_rrd_sample *s, struct rrd_feed_hw *hw)
+{
+	unsigned mask = 0;
+	int64_t row = 0;
+	char *err = NULL;
+	if (!store_rrd_layout_has_hw(l))
+		return;
+	if (store_rrd_hw_failures(f->store, seed, l, &mask, &row, &err) < 0) {
+		if (!f->hw_complained)
+			log_warnx("event=rrd status=failed seed=%s error=\"Holt-Winters check: %s\" (further failures "
+				  "of the check are logged with -vv only)", seed, err);
+		else
+			log_debug("event=rrd status=failed seed=%s error=\"Holt-Winters check: %s\"", seed, err);
+		f->hw_complained = true;
+		free(err);
+		return;
+	}
+	if (!row)
+		return;
+	hw->checked = true;
+	hw->row_s = row;
+	hw->aberrations = rrd_feed_aberrations(mask, s);
+	if (mask)
+		log_debug("event=rrd status=aberration seed=%s row=%" PRId64 " ds_mask=%#x counted=\"%s\"", seed, row,
+			  mask, alert_aberration_names(hw->aberrations));
+}
+
+void rrd_feed_json(struct rrd_feed *f, const char *json, struct rrd_feed_hw *hw)
 {
 	struct store_rrd_sample s;
 	char seed[128];
 	int64_t sent_ms = 0;
+	if (hw)
+		memset(hw, 0, sizeof *hw);
 	/* One update per probe: a late arrival after "missing" (readback.late) was written then. */
 	if (!f || json_true(json, "late"))
 		return;
@@ -130,25 +173,32 @@ void rrd_feed_json(struct rrd_feed *f, const char *json)
 		return;
 	}
 	int64_t at = 0;
-	if (store_rrd_update(f->store, seed, l, sent_ms / 1000, &s, &at, NULL) == 0)
-		log_debug("event=rrd status=updated seed=%s at=%" PRId64, seed, at);
+	if (store_rrd_update(f->store, seed, l, sent_ms / 1000, &s, &at, NULL) < 0)
+		return;
+	log_debug("event=rrd status=updated seed=%s at=%" PRId64, seed, at);
+	if (hw && f->conf->alert_aberrations)
+		check_hw(f, seed, l, &s, hw);
 }
 
-void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r)
+void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r, struct rrd_feed_hw *hw)
 {
+	if (hw)
+		memset(hw, 0, sizeof *hw);
 	if (!f || !r->final)
 		return;
 	struct strbuf line;
 	sb_init(&line);
 	probe_result_json(r, &line, false);
-	rrd_feed_json(f, line.s);
+	rrd_feed_json(f, line.s, hw);
 	sb_fini(&line);
 }
 
-void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d)
+void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d, struct rrd_feed_hw *hw)
 {
+	if (hw)
+		memset(hw, 0, sizeof *hw);
 	if (f && d->json && *d->json)
-		rrd_feed_json(f, d->json);
+		rrd_feed_json(f, d->json, hw);
 }
 
 /* ---- reading values out of one JSON line ---- */

@@ -5,6 +5,7 @@
 #ifndef MON_CLI_RRD_FEED_H
 #define MON_CLI_RRD_FEED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,16 +25,38 @@ void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf);
 /* Does not touch the configuration. rrd_feed_free(NULL) does nothing. */
 void rrd_feed_free(struct rrd_feed *f);
 
+/* What the update of one result says beyond the write, for the alert hook (alerts.h): the
+ * Holt-Winters aberrations of the seed's file. The callers (cmd_run.c, cmd_probe.c) call the
+ * rrd_feed_* function first and hand this to the alerts_feed_* function of the same result, so
+ * an aberration counts for the result whose update raised it (seeds with one probe per step, the
+ * aligned layouts: the row read is that result's own step; seeds probed more often than the step:
+ * the row completed by this update, i.e. up to the previous result's values; see
+ * store_rrd_hw_failures()). */
+struct rrd_feed_hw {
+	bool checked;          /* a FAILURES row was read for this result */
+	unsigned aberrations;  /* ALERT_ABERRATION_* (alert_rules.h): flagged by librrd and this probe's
+				* own value of that data source known */
+	int64_t row_s;         /* the row read (Unix s) */
+};
+
 /* From on_result: a final result (no readback pending, no retry) is written; others wait for
- * their final form. r borrowed. */
-void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r);
+ * their final form. r borrowed. hw: NULL, or filled (zeroed when nothing was read): with
+ * alert.aberrations, after a successful update of a file that has the Holt-Winters archives,
+ * one fetch of its FAILURES row (store_rrd_hw_failures()). */
+void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r, struct rrd_feed_hw *hw);
 /* From on_readback: the final result line is written, unless it is a late arrival after a
- * "missing" one (its "late": true), which was the probe's update. d borrowed. */
-void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d);
+ * "missing" one (its "late": true), which was the probe's update. d borrowed; hw as above. */
+void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d, struct rrd_feed_hw *hw);
 
 /* A final result line from elsewhere (the engine's on_repaired: a line journaled but not yet
- * in the detail log after a crash). json borrowed. f NULL: nothing. */
-void rrd_feed_json(struct rrd_feed *f, const char *json);
+ * in the detail log after a crash). json borrowed. f NULL: nothing (hw zeroed). */
+void rrd_feed_json(struct rrd_feed *f, const char *json, struct rrd_feed_hw *hw);
+
+/* The decision on librrd's flags: ds_mask (1u << enum store_rrd_ds, as store_rrd_hw_failures()
+ * gives it) to ALERT_ABERRATION_* bits, keeping delivery and total only, and each only when the
+ * sample has that value (an unknown value is counted as a violation by librrd: a probe that did
+ * not measure a quantity is not blamed for an aberration in it). */
+unsigned rrd_feed_aberrations(unsigned ds_mask, const struct store_rrd_sample *s);
 
 /* The mapping: one final JSON result line (DESIGN.md's result contract) to a sample. Values the
  * result does not have stay NaN (unknown):

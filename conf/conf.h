@@ -111,6 +111,8 @@ struct mon_conf {
 	char *alert_command;        /* NULL if not set */
 	int64_t alert_latency_ms;   /* default 10m */
 	int alert_failing_after;    /* default 3 */
+	int64_t alert_timeout_ms;   /* default 10s */
+	bool alert_aberrations;     /* default true */
 
 	int64_t graph_every_ms;     /* default 5m */
 

@@ -194,6 +194,16 @@ const struct conf_key conf_schema[] = {
 	  .off = TOP(alert_failing_after),
 	  .doc = "Consecutive failed probes (rejected, failed, unknown, missing, bounced, readback error) "
 		 "before a seed is reported as failing; fewer make it degraded." },
+	{ .path = "alert.timeout", .type = CONF_K_DURATION, .def = "\"10s\"", .min = SEC, .max = HOUR,
+	  .off = TOP(alert_timeout_ms),
+	  .doc = "Longest run of one alert.command: one still running then gets SIGTERM (its process group), "
+		 "and SIGKILL 2 s later; logged. The command runs beside the probes, never blocking them; "
+		 "changes of state that come meanwhile wait their turn (in order per seed)." },
+	{ .path = "alert.aberrations", .type = CONF_K_BOOL, .def = "true", .off = TOP(alert_aberrations),
+	  .doc = "Count a Holt-Winters aberration of the seed's RRD file (a 1 in its FAILURES archive for "
+		 "delivery or total SMTP time, read after each update) as degraded. Needs rrd = true and a "
+		 "schedule with Holt-Winters archives (see RRD FILES in mailcanary(8)); with rrdcached each "
+		 "check makes the daemon write that file first." },
 
 	{ .path = "graph_every", .type = CONF_K_DURATION, .def = "\"5m\"", .min = MIN, .max = DAY,
 	  .off = TOP(graph_every_ms),

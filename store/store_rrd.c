@@ -182,6 +182,7 @@ struct rrd_file {
 	bool checked;                   /* exists with layout (checked by this store) */
 	struct store_rrd_layout layout; /* what it was checked against */
 	int64_t last_s;                 /* last update time written or read; 0: read it */
+	int64_t prev_s;                 /* the file's last update before the latest write (0: unknown) */
 	/* complaints */
 	bool failing;
 	int64_t quiet_until_ms;
@@ -801,6 +802,7 @@ static int do_update(struct store_rrd *s, struct rrd_file *f, const struct store
 		return -1;
 	if (t <= f->last_s)
 		t = f->last_s + 1;
+	int64_t prev = f->last_s;
 	if (write_update(s, f->path, t, v, err) < 0) {
 		/* Someone else (another mailcanary process) may have written meanwhile: once more
 		 * after its last update. */
@@ -813,9 +815,11 @@ static int do_update(struct store_rrd *s, struct rrd_file *f, const struct store
 		free(*err);
 		*err = NULL;
 		t = last + 1;
+		prev = last;
 		if (write_update(s, f->path, t, v, err) < 0)
 			return -1;
 	}
+	f->prev_s = prev;
 	f->last_s = t;
 	if (written)
 		*written = t;
@@ -887,6 +891,99 @@ int store_rrd_flush(struct store_rrd *s, const char *seed, char **err)
 			rc = -1;
 		}
 	}
+	free(path);
+	return rc;
+}
+
+/* ---- Holt-Winters aberrations ---- */
+
+bool store_rrd_layout_has_hw(const struct store_rrd_layout *layout)
+{
+	struct rra r[MAX_RRAS];
+	int64_t season;
+	layout_rras(layout, r, &season);
+	return season > 0;
+}
+
+int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
+			  unsigned *mask, int64_t *row_s, char **err)
+{
+	*mask = 0;
+	*row_s = 0;
+	char *path = store_rrd_path(s, seed);
+	struct rrd_file *f = strmap_get(&s->files, path);
+	int64_t step = layout->step_s;
+	/* Only after an update by this store, only with the archives, only a row that update
+	 * completed (a row is consolidated by the first update at or after its end). */
+	if (!f || !f->checked || f->last_s <= 0 || step <= 0 || !store_rrd_layout_has_hw(layout)) {
+		free(path);
+		return 0;
+	}
+	int64_t row = f->last_s - f->last_s % step;
+	if (row <= f->prev_s) {
+		free(path);
+		return 0;
+	}
+	if (rrd_dl_load(err) < 0) {
+		free(path);
+		return -1;
+	}
+	time_t start = (time_t)(row - step), end = (time_t)row;
+	unsigned long fstep = 0, ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	int st;
+	rrd_clear_error();
+	if (s->daemon) {
+		/* rrdcached writes what it holds for the file before it reads (its FETCH flushes). */
+		if (daemon_connect(s, path, err) < 0) {
+			free(path);
+			return -1;
+		}
+		sigset_t old;
+		pipe_block(&old);
+		st = rrdc_fetch(path, "FAILURES", &start, &end, &fstep, &ds_cnt, &names, &data);
+		pipe_restore(&old);
+		if (st != 0) {
+			*err = daemon_failed(s, path, "FETCH FAILURES", st);
+			free(path);
+			return -1;
+		}
+	} else {
+		st = rrd_fetch_r(path, "FAILURES", &start, &end, &fstep, &ds_cnt, &names, &data);
+		if (st != 0) {
+			*err = rrd_message(path, "cannot fetch its FAILURES archive");
+			free(path);
+			return -1;
+		}
+	}
+	int rc = -1;
+	if (fstep == 0 || end < start) {
+		*err = xasprintf("%s: FAILURES archive: no rows for %" PRId64, path, row);
+		goto out;
+	}
+	unsigned long rows = (unsigned long)(end - start) / fstep;
+	for (unsigned long i = 0; i < rows; i++) {
+		if ((int64_t)start + (int64_t)(i + 1) * (int64_t)fstep != row)
+			continue;
+		for (unsigned long d = 0; d < ds_cnt; d++) {
+			double v = data[i * ds_cnt + d];
+			if (isnan(v) || v < 0.5)
+				continue;
+			for (size_t k = 0; k < STORE_RRD_DS__COUNT; k++)
+				if (strcmp(names[d], ds_def[k].name) == 0)
+					*mask |= 1u << k;
+		}
+		*row_s = row;
+		rc = 0;
+	}
+	if (rc < 0)
+		*err = xasprintf("%s: FAILURES archive has no row for %" PRId64, path, row);
+out:
+	for (unsigned long d = 0; d < ds_cnt; d++)
+		rrd_freemem(names[d]);
+	rrd_freemem(names);
+	rrd_freemem(data);
 	free(path);
 	return rc;
 }

@@ -103,6 +103,23 @@ char *store_rrd_path(const struct store_rrd *s, const char *seed);
 int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout, int64_t t_s,
 		     const struct store_rrd_sample *v, int64_t *written_s, char **err);
 
+/* Whether files of this layout have the Holt-Winters archives (HWPREDICT, SEASONAL, DEVSEASONAL,
+ * DEVPREDICT, FAILURES for every data source): a step of at most 6 h that divides a day. */
+bool store_rrd_layout_has_hw(const struct store_rrd_layout *layout);
+
+/* Holt-Winters aberrations, after a successful store_rrd_update() of seed by this store: the
+ * FAILURES archive's row that the update completed (one rrd_fetch of CF FAILURES; through
+ * rrdcached, whose FETCH writes the file's pending updates first). librrd sets a data source's
+ * flag to 1 when at least failure-threshold (7) of the last window-length (9) values were
+ * outside the confidence band (unknown values count as outside). *mask gets 1u << DS for each
+ * data source flagged, *row_s the row's time. Nothing to read (both 0, returns 0): a layout
+ * without the archives, no update by this store, or the update completed no row (a second
+ * update within one step; the row is completed, and read, by the next update after it ends).
+ * With layout->align the update's own step is the row, so the flags include its values.
+ * Returns 0, or -1 with *err (owned). */
+int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
+			  unsigned *mask, int64_t *row_s, char **err);
+
 /* With rrdcached: asks it to write what it holds for seed's file (before reading the file
  * directly, e.g. to graph it). Without: nothing to do. Returns 0, or -1 with *err (owned). */
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err);

@@ -4,7 +4,8 @@
  * as unknown), the timestamp rules (end of step, one second after the last update), the
  * rate-limited failure log with its "recovered" line (a fake clock, stderr captured), an
  * rrdcached that is not there or hangs up (no SIGPIPE death); and the CLI's mapping of a final
- * JSON result to a sample (cli/rrd_feed.c, compiled in). */
+ * JSON result to a sample (cli/rrd_feed.c, compiled in); the Holt-Winters FAILURES flags as
+ * librrd sets them, read back after each update, and the CLI's decision on them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 
 #include <rrd.h>
 
+#include "alert_rules.h"
 #include "log.h"
 #include "result.h"
 #include "rrd_feed.h"
@@ -674,6 +676,107 @@ static void expect_sample(const char *label, const struct store_rrd_sample *got,
 /*                      connect banner ehlo starttls auth mail rcpt data eod total delivery acc def rej fail inbox att acc_after */
 #define W(...) { { __VA_ARGS__ } }
 
+/* Holt-Winters: librrd's own FAILURES flags, read back by store_rrd_hw_failures() after each
+ * update. "every 6h": step 6 h, a season of 4 steps, so 16 steady steps make the seasonal
+ * coefficients and deviations known; then 6 values far below (6 violations: not yet the 7 of 9
+ * of librrd's default), then one more: the aberration, flagged for total only. The same history
+ * without the 6 gives no flag for the same last value. */
+static int64_t hw_feed(struct store_rrd *s, const char *seed, const struct store_rrd_layout *l, int64_t t,
+		       double total, unsigned *mask)
+{
+	struct store_rrd_sample v;
+	store_rrd_sample_init(&v);
+	v.v[STORE_RRD_TOTAL] = total;
+	v.v[STORE_RRD_ACCEPTED] = 1;
+	int64_t at = 0, row = 0;
+	char *err = NULL;
+	if (store_rrd_update(s, seed, l, t, &v, &at, &err) < 0)
+		fail_msg("update %s at %" PRId64 ": %s", seed, t, err);
+	if (store_rrd_hw_failures(s, seed, l, mask, &row, &err) < 0)
+		fail_msg("hw_failures %s at %" PRId64 ": %s", seed, t, err);
+	if (row != at)
+		fail_msg("%s: row %" PRId64 ", want the update's own step %" PRId64, seed, row, at);
+	return at;
+}
+
+static void test_hw_failures(void **state)
+{
+	struct fx *fx = *state;
+	struct store_rrd *s = store_in(fx->dir, NULL);
+	struct store_rrd_layout l = layout_of("every 6h");
+	assert_true(store_rrd_layout_has_hw(&l));
+	struct store_rrd_layout daily = layout_of("daily");
+	assert_false(store_rrd_layout_has_hw(&daily)); /* a step of a day: no Holt-Winters archives */
+	const int64_t step = 6 * 3600;
+	int64_t t = T0 - T0 % step;
+	unsigned mask = 0;
+	for (int i = 0; i < 22; i++, t += step) {
+		double total = i < 16 ? 5000 : 1;
+		hw_feed(s, "hw", &l, t, total, &mask);
+		if (mask)
+			fail_msg("hw: step %d (total %g): FAILURES mask %#x, want 0 (%d violations)", i, total, mask,
+				 i < 16 ? 0 : i - 15);
+		hw_feed(s, "steady", &l, t, 5000, &mask);
+		if (mask)
+			fail_msg("steady: step %d: FAILURES mask %#x, want 0", i, mask);
+	}
+	hw_feed(s, "hw", &l, t, 10, &mask);
+	if (mask != 1u << STORE_RRD_TOTAL)
+		fail_msg("hw: the 7th violation: got mask %#x, want %#x (total)", mask, 1u << STORE_RRD_TOTAL);
+	hw_feed(s, "steady", &l, t, 10, &mask);
+	if (mask != 0)
+		fail_msg("steady: one violation: got mask %#x, want 0", mask);
+
+	/* A second update within the same step completes no row: nothing read. */
+	struct store_rrd_layout fast = layout_of("every 20s"); /* step 60, not aligned */
+	assert_false(fast.align);
+	struct store_rrd_sample v;
+	store_rrd_sample_init(&v);
+	int64_t at = 0, row = 1;
+	char *err = NULL;
+	int64_t base = T0 - T0 % 60 + 10;
+	assert_int_equal(store_rrd_update(s, "fast", &fast, base, &v, &at, &err), 0);
+	assert_int_equal(store_rrd_update(s, "fast", &fast, base + 20, &v, &at, &err), 0);
+	assert_int_equal(store_rrd_hw_failures(s, "fast", &fast, &mask, &row, &err), 0);
+	assert_int_equal(row, 0);
+	assert_int_equal(store_rrd_update(s, "fast", &fast, base + 60, &v, &at, &err), 0);
+	assert_int_equal(store_rrd_hw_failures(s, "fast", &fast, &mask, &row, &err), 0);
+	assert_int_equal(row, base + 60 - 10); /* the row that update completed */
+	/* A seed this store never wrote: nothing read. */
+	assert_int_equal(store_rrd_hw_failures(s, "other", &l, &mask, &row, &err), 0);
+	assert_int_equal(row, 0);
+	store_rrd_free(s);
+}
+
+/* The CLI's decision on the flags: delivery and total only, each only with the probe's own value. */
+static void test_feed_aberrations(void **state)
+{
+	(void)state;
+	struct store_rrd_sample v;
+	store_rrd_sample_init(&v);
+	static const struct {
+		double total, delivery;
+		unsigned mask, want;
+	} cases[] = {
+		{ 10, NAN, 1u << STORE_RRD_TOTAL, ALERT_ABERRATION_TOTAL },
+		{ NAN, NAN, 1u << STORE_RRD_TOTAL, 0 },                 /* total unknown: not blamed */
+		{ 10, 2, 1u << STORE_RRD_DELIVERY, ALERT_ABERRATION_DELIVERY },
+		{ 10, NAN, 1u << STORE_RRD_DELIVERY, 0 },              /* no readback: delivery unknown */
+		{ 10, 2, 1u << STORE_RRD_TOTAL | 1u << STORE_RRD_DELIVERY,
+		  ALERT_ABERRATION_TOTAL | ALERT_ABERRATION_DELIVERY },
+		{ 10, 2, 1u << STORE_RRD_RCPT | 1u << STORE_RRD_INBOX, 0 }, /* other data sources: ignored */
+		{ 10, 2, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		v.v[STORE_RRD_TOTAL] = cases[i].total;
+		v.v[STORE_RRD_DELIVERY] = cases[i].delivery;
+		unsigned got = rrd_feed_aberrations(cases[i].mask, &v);
+		if (got != cases[i].want)
+			fail_msg("case %zu: mask %#x total %g delivery %g: got %#x, want %#x", i, cases[i].mask,
+				 cases[i].total, cases[i].delivery, got, cases[i].want);
+	}
+}
+
 static void test_sample_from_json(void **state)
 {
 	(void)state;
@@ -796,6 +899,8 @@ int main(void)
 		cmocka_unit_test(test_layouts),
 		cmocka_unit_test(test_sample_from_json),
 		cmocka_unit_test(test_sample_from_result),
+		cmocka_unit_test(test_feed_aberrations),
+		cmocka_unit_test_setup_teardown(test_hw_failures, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_check, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_other_layout_refused, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_update_fetch, dir_setup, dir_teardown),
