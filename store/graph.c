@@ -103,7 +103,11 @@ static const struct {
 #define COLOUR_ACCEPT_AFTER "C9B1D9"
 #define COLOUR_ATTEMPTS "B0305C"
 
-/* Outcomes, bottom to top: problems first, next to the axis, where a thin one still shows. */
+/* Outcomes, bottom to top: problems first, next to the axis, where a thin one still shows.
+ * missing, junk and other folder come from the data sources missing and junk (ms, jk) where a
+ * step has them; without them (steps written before they existed, or a file not migrated yet)
+ * from the older rule: accepted but not in INBOX is missing without a delivery time, junk (or
+ * another folder) with one. */
 static const struct {
 	const char *vname, *legend, *colour, *rpn;
 } outcome_defs[] = {
@@ -111,8 +115,9 @@ static const struct {
 	{ "o_rejected", "rejected", "E15759", "rj" },
 	{ "o_deferred", "deferred", "EDC948", "df" },
 	{ "o_unknown", "unknown", "9C755F", "1,ac,-,df,-,rj,-,fl,-,0,MAX" },
-	{ "o_missing", "missing", "B07AA1", "notinbox,dl,UN,1,0,IF,*" },
-	{ "o_junk", "junk/other folder", "F28E2B", "notinbox,dl,UN,0,1,IF,*" },
+	{ "o_missing", "missing", "B07AA1", "ms,UN,notinbox,dl,UN,1,0,IF,*,ac,ms,*,IF" },
+	{ "o_junk", "junk", "F28E2B", "jk,UN,notinbox,dl,UN,0,1,IF,*,ac,jk,*,IF" },
+	{ "o_other", "other folder", "FF9DA7", "jk,UN,0,notinbox,ac,ms,*,-,ac,jk,*,-,0,MAX,IF" },
 	{ "o_noread", "accepted (no readback)", "A8D5A2", "ib,UN,ac,0,IF" },
 	{ "o_inbox", "INBOX", "3C9A4A", "ib,UN,0,ac,ib,*,IF" },
 };
@@ -200,6 +205,8 @@ static void common_args(struct args *a, const struct graph_params *p, const char
 	args_adds(a, file);
 	args_adds(a, "--imgformat=PNG");
 	args_adds(a, "--full-size-mode");
+	if (p->small)
+		args_adds(a, "--only-graph");
 	args_addf(a, "--width=%d", p->width);
 	args_addf(a, "--height=%d", p->height);
 	args_addf(a, "--start=%" PRId64, p->end_s - graph_period_seconds(p->period));
@@ -261,31 +268,80 @@ static void delivery_args(struct args *a, const char *dp)
 	args_adds(a, "GPRINT:dlast:last %.0lf s\\l");
 }
 
-static void outcomes_args(struct args *a, const char *dp)
+/* Whether the file has the data sources missing and junk (a remote daemon's file may still have
+ * the layout before them): from the names a fetch of the graph's span returns. */
+static int has_missing_junk(const struct graph_params *p, bool *has, char **err)
+{
+	time_t start = (time_t)(p->end_s - graph_period_seconds(p->period)), end = (time_t)p->end_s;
+	unsigned long step = (unsigned long)(graph_period_seconds(p->period) / (p->width > 0 ? p->width : 800));
+	unsigned long ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	int st;
+	rrd_clear_error();
+	if (p->daemon && *p->daemon) {
+		st = rrdc_connect(p->daemon);
+		if (st == 0)
+			st = rrdc_fetch(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	} else {
+		st = rrd_fetch_r(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	}
+	if (st != 0) {
+		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
+		*err = strstr(e, p->rrd_path) ? xstrdup(e) : xasprintf("%s: %s", p->rrd_path, e);
+		return -1;
+	}
+	int n = 0;
+	for (unsigned long i = 0; i < ds_cnt; i++) {
+		n += strcmp(names[i], "missing") == 0 || strcmp(names[i], "junk") == 0;
+		rrd_freemem(names[i]);
+	}
+	rrd_freemem(names);
+	rrd_freemem(data);
+	*has = n == 2;
+	return 0;
+}
+
+static int outcomes_args(struct args *a, const struct graph_params *p, const char *dp, char **err)
 {
 	static const char *const ds[][2] = {
 		{ "ac", "accepted" }, { "df", "deferred" }, { "rj", "rejected" }, { "fl", "failed" },
-		{ "ib", "inbox" },    { "dl", "delivery" },
+		{ "ib", "inbox" },    { "dl", "delivery" }, { "ms", "missing" },  { "jk", "junk" },
 	};
-	args_adds(a, "--upper-limit=100");
-	args_adds(a, "--rigid");
-	args_adds(a, "--units-exponent=0");
-	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
-		args_addf(a, "DEF:%s=%s:%s:AVERAGE", ds[i][0], dp, ds[i][1]);
-	/* Accepted but not in INBOX: junk or another folder when a delivery time was read back,
-	 * missing (or bounced) without one. */
+	bool has_mj;
+	if (has_missing_junk(p, &has_mj, err) < 0)
+		return -1;
+	if (!p->small) {
+		args_adds(a, "--upper-limit=100");
+		args_adds(a, "--rigid");
+		args_adds(a, "--units-exponent=0");
+	}
+	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+		if (i >= 6 && !has_mj)
+			args_addf(a, "CDEF:%s=ac,POP,UNKN", ds[i][0]); /* unknown everywhere: the older rule */
+		else
+			args_addf(a, "DEF:%s=%s:%s:AVERAGE", ds[i][0], dp, ds[i][1]);
+	}
+	/* Accepted but not in INBOX: junk, another folder or missing. */
 	args_adds(a, "CDEF:notinbox=ib,UN,0,ac,1,ib,-,*,IF");
 	for (size_t i = 0; i < N_OUTCOMES; i++) {
 		/* Percent of the probes; a step without a probe (ac unknown) stays unknown. */
 		args_addf(a, "CDEF:%s=ac,UN,UNKN,%s,100,*,IF", outcome_defs[i].vname, outcome_defs[i].rpn);
-		args_addf(a, "VDEF:%s_a=%s,AVERAGE", outcome_defs[i].vname, outcome_defs[i].vname);
+		if (!p->small)
+			args_addf(a, "VDEF:%s_a=%s,AVERAGE", outcome_defs[i].vname, outcome_defs[i].vname);
 	}
 	for (size_t i = 0; i < N_OUTCOMES; i++) {
+		if (p->small) {
+			args_addf(a, "AREA:%s#%s%s", outcome_defs[i].vname, outcome_defs[i].colour, i ? "::STACK" : "");
+			continue;
+		}
 		args_addf(a, "AREA:%s#%s:%s%s", outcome_defs[i].vname, outcome_defs[i].colour, outcome_defs[i].legend,
 			  i ? ":STACK" : "");
-		args_addf(a, "GPRINT:%s_a:%%.1lf%%%%%s", outcome_defs[i].vname, i == 3 ? "\\l" : "");
+		args_addf(a, "GPRINT:%s_a:%%.1lf%%%%%s", outcome_defs[i].vname, i == 3 || i == 6 ? "\\l" : "");
 	}
-	args_adds(a, "COMMENT:\\l");
+	if (!p->small)
+		args_adds(a, "COMMENT:\\l");
+	return 0;
 }
 
 /* Rounds up to 1, 2 or 5 times a power of ten. */
@@ -405,7 +461,7 @@ static int build_args(struct args *a, const struct graph_params *p, const char *
 	switch (p->kind) {
 	case GRAPH_STAGES: stages_args(a, dp); break;
 	case GRAPH_DELIVERY: delivery_args(a, dp); break;
-	case GRAPH_OUTCOMES: outcomes_args(a, dp); break;
+	case GRAPH_OUTCOMES: rc = outcomes_args(a, p, dp, err); break;
 	case GRAPH_RETRIES: rc = retries_args(a, p, dp, err); break;
 	case GRAPH_KIND__COUNT: break;
 	}

@@ -17,7 +17,8 @@ enum graph_period { GRAPH_1D = 0, GRAPH_1W, GRAPH_1M, GRAPH_1Y, GRAPH_PERIOD__CO
 enum graph_kind {
 	GRAPH_STAGES = 0, /* SMTP stage latency (ms), stacked by stage, with the session total */
 	GRAPH_DELIVERY,   /* delivery latency (s): average with the min/max band */
-	GRAPH_OUTCOMES,   /* share of probes per outcome (INBOX, junk, missing, deferred, ...) */
+	GRAPH_OUTCOMES,   /* share of probes per outcome (INBOX, junk, other folder, missing,
+			   * deferred, ...) */
 	GRAPH_RETRIES,    /* attempts per probe and time to acceptance (s) */
 	GRAPH_KIND__COUNT,
 };
@@ -55,6 +56,8 @@ struct graph_params {
 	enum graph_period period;
 	int width, height;    /* of the whole image (librrd's --full-size-mode) */
 	int64_t end_s;        /* the graph's right edge (Unix seconds) */
+	bool small;           /* outcomes only: the graph area alone (no title, axes or legend) at
+			       * width x height, for the dashboard's vantage table */
 };
 
 /* Draws one graph. Returns 0, or -1 with *err (owned): librrd's message with the file named. */
