@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,20 @@
 #include "xalloc.h"
 
 #define MAX_JOBS 64
+
+/* SIGTERM or SIGINT: stop after the graph being drawn (no temporary file is left behind), pass
+ * it on to the workers, and write no pages. The daemon's graph_every child is stopped so. */
+static volatile sig_atomic_t interrupted;
+static pid_t worker_pids[MAX_JOBS];
+static volatile sig_atomic_t n_worker_pids;
+
+static void on_stop_signal(int sig)
+{
+	interrupted = sig;
+	for (sig_atomic_t i = 0; i < n_worker_pids; i++)
+		if (worker_pids[i] > 0)
+			kill(worker_pids[i], sig);
+}
 
 struct graph_run {
 	const struct mon_conf *conf;
@@ -97,7 +112,7 @@ static unsigned draw_seed(struct graph_run *G, size_t i)
 	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++) {
 		if (!G->periods[p])
 			continue;
-		for (int k = 0; k < GRAPH_KIND__COUNT; k++) {
+		for (int k = 0; k < GRAPH_KIND__COUNT && !interrupted; k++) {
 			char *rel = graph_image_rel(cs->name, (enum graph_kind)k, (enum graph_period)p);
 			char *out = xasprintf("%s/%s", G->out, rel);
 			struct graph_params gp = {
@@ -154,6 +169,10 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 			break;
 		}
 		pid_t pid = fork();
+		if (pid > 0) {
+			worker_pids[started] = pid;
+			n_worker_pids = started + 1;
+		}
 		if (pid < 0) {
 			log_warn("graph: fork");
 			close(pfd[0]);
@@ -161,6 +180,7 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 			break;
 		}
 		if (pid == 0) {
+			n_worker_pids = 0;
 			close(pfd[0]);
 			for (int o = 0; o < started; o++)
 				close(fds[o]);
@@ -406,7 +426,23 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 	int64_t t0 = mono_us();
 	G.end_s = wall_ms() / 1000;
 
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	unsigned failed = draw_all(&G, jobs);
+	if (interrupted) {
+		log_warnx("event=graph status=interrupted signal=%d out=%s: stopped, pages not written", (int)interrupted,
+			  G.out);
+		store_rrd_free(G.store);
+		free(G.rows);
+		free(G.seeds);
+		conf_free(conf);
+		return 1;
+	}
 	if (G.commands) {
 		store_rrd_free(G.store);
 		free(G.rows);

@@ -106,6 +106,7 @@ struct mon_conf {
 	int64_t alert_latency_ms;   /* default 10m */
 	int alert_failing_after;    /* default 3 */
 
+	char *graph_dir;            /* NULL if not set: the daemon draws no graphs */
 	int64_t graph_every_ms;     /* default 5m */
 
 	char *log_target;           /* "stderr" (default) or "syslog" */
