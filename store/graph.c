@@ -21,8 +21,6 @@
 
 #include "rrd_dl.h" /* after rrd.h: the librrd calls below go through the dlopen()ed library */
 
-#include "rrd_dl.h" /* after rrd.h: librrd is dlopen()ed (rrd_dl.h says why) */
-
 #include "fsutil.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -559,7 +557,75 @@ int graph_command(const struct graph_params *p, FILE *fp, char **err)
 	return 0;
 }
 
+int graph_rrd_latest(const char *rrd_path, const char *daemon, int64_t end_s, struct store_rrd_sample *out,
+		     int64_t *at_s, char **err)
+{
+	store_rrd_sample_init(out);
+	*at_s = 0;
+	if (rrd_dl_load(err) < 0)
+		return -1;
+	time_t start = (time_t)(end_s - 90 * DAY_S), end = (time_t)end_s;
+	unsigned long step = 1, ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	int st;
+	rrd_clear_error();
+	if (daemon && *daemon) {
+		st = rrdc_connect(daemon);
+		if (st == 0)
+			st = rrdc_fetch(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	} else {
+		st = rrd_fetch_r(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	}
+	if (st != 0) {
+		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
+		*err = strstr(e, rrd_path) ? xstrdup(e) : xasprintf("%s: %s", rrd_path, e);
+		return -1;
+	}
+	long col[STORE_RRD_DS__COUNT];
+	for (int d = 0; d < STORE_RRD_DS__COUNT; d++) {
+		col[d] = -1;
+		for (unsigned long i = 0; i < ds_cnt; i++)
+			if (strcmp(names[i], store_rrd_ds_name((enum store_rrd_ds)d)) == 0)
+				col[d] = (long)i;
+	}
+	unsigned long rows = step ? (unsigned long)(end - start) / step : 0;
+	for (unsigned long r = rows; r-- > 0;) {
+		const rrd_value_t *row = data + r * ds_cnt;
+		bool known = false;
+		for (int d = STORE_RRD_ACCEPTED; d <= STORE_RRD_FAILED; d++)
+			known = known || (col[d] >= 0 && !isnan(row[col[d]]));
+		if (!known)
+			continue;
+		for (int d = 0; d < STORE_RRD_DS__COUNT; d++)
+			out->v[d] = col[d] >= 0 ? row[col[d]] : NAN;
+		*at_s = (int64_t)start + (int64_t)(r + 1) * (int64_t)step;
+		break;
+	}
+	for (unsigned long i = 0; i < ds_cnt; i++)
+		rrd_freemem(names[i]);
+	rrd_freemem(names);
+	rrd_freemem(data);
+	return 0;
+}
+
 /* ---- the dashboard ---- */
+
+char *graph_image_rel_v(const char *seed, const char *vantage, enum graph_kind k, enum graph_period p)
+{
+	if (!vantage || !*vantage)
+		return graph_image_rel(seed, k, p);
+	const char *kn = graph_kind_name(k), *pn = graph_period_name(p);
+	return xasprintf("img/%s/vantage-%s/%s-%s.png", seed, vantage, kn ? kn : "none", pn ? pn : "none");
+}
+
+char *graph_small_rel(const char *seed, const char *vantage, enum graph_period p)
+{
+	const char *pn = graph_period_name(p);
+	if (!vantage || !*vantage)
+		return xasprintf("img/%s/outcomes-%s-small.png", seed, pn ? pn : "none");
+	return xasprintf("img/%s/vantage-%s/outcomes-%s-small.png", seed, vantage, pn ? pn : "none");
+}
 
 char *graph_image_rel(const char *seed, enum graph_kind k, enum graph_period p)
 {
@@ -642,6 +708,13 @@ static void page_head(struct strbuf *sb, const char *title)
 		      ".graphs{display:flex;flex-wrap:wrap;gap:.5em}\n"
 		      ".graphs img{border:1px solid #ddd;max-width:100%;height:auto}\n"
 		      "nav a{margin-right:1em}\n"
+		      "td.cell{min-width:14em}\n"
+		      "td.cell.ok{background:#eef8eb}td.cell.warn{background:#fef6da}td.cell.bad{background:#fbe3e3}"
+		      "td.cell.none{background:#f6f6f6}\n"
+		      "td.cell .state{font-weight:bold;display:block}\n"
+		      "td.cell img{display:block;margin-top:.3em;border:1px solid #ddd}\n"
+		      "table.side{table-layout:fixed;width:100%}table.side td,table.side th{width:auto}\n"
+		      "table.side img{width:100%;height:auto}\n"
 		      "</style>\n</head>\n<body>\n");
 }
 
@@ -703,6 +776,107 @@ static void page_foot(struct strbuf *sb, const struct graph_dashboard *d)
 		      "</body>\n</html>\n");
 }
 
+static const char *vantage_label(const char *v)
+{
+	return v && *v ? v : "(no vantage)";
+}
+
+static const char *vantage_dir(const struct graph_dashboard *d, const char *v)
+{
+	return d->n_vantages > 1 && v && *v ? v : NULL;
+}
+
+/* One vantage's cell of the index: state, last probe, outcome, reply, readback, where the state
+ * comes from, and the small outcome graph (a link to the seed page's column). */
+static void vantage_cell(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *c,
+			 int first)
+{
+	sb_appendf(sb, "<td class=\"cell %s\" data-vantage=\"", sev_class[c->severity]);
+	html_text(sb, c->vantage);
+	sb_append(sb, "\"><span class=\"state\">");
+	html_text(sb, c->state && *c->state ? c->state : "no result yet");
+	sb_append(sb, "</span>");
+	if (c->last_at && *c->last_at) {
+		sb_append(sb, "<span class=\"small\">");
+		html_text(sb, c->last_at);
+		sb_append(sb, "</span><br>");
+	}
+	if (c->outcome && *c->outcome) {
+		html_text(sb, c->outcome);
+		if (c->stage && *c->stage) {
+			sb_append(sb, " at ");
+			html_text(sb, c->stage);
+		}
+		sb_append(sb, "<br>");
+	}
+	if (c->reply && *c->reply) {
+		sb_append(sb, "<span class=\"reply\">");
+		html_text(sb, c->reply);
+		sb_append(sb, "</span><br>");
+	}
+	if (c->readback && *c->readback) {
+		html_text(sb, c->readback);
+		sb_append(sb, "<br>");
+	}
+	if (c->source && *c->source) {
+		sb_append(sb, "<span class=\"small\">from the ");
+		html_text(sb, c->source);
+		sb_append(sb, "</span>");
+	}
+	if (first >= 0 && c->small) {
+		char *page = graph_page_rel(c->name);
+		char *rel = graph_small_rel(c->name, vantage_dir(d, c->vantage), (enum graph_period)first);
+		sb_append(sb, "<a href=\"");
+		html_url(sb, page);
+		sb_append(sb, "\"><img src=\"");
+		html_url(sb, rel);
+		sb_appendf(sb, "\" width=\"%d\" height=\"%d\" alt=\"", d->small_width, d->small_height);
+		html_text(sb, c->name);
+		sb_append(sb, " at ");
+		html_text(sb, vantage_label(c->vantage));
+		sb_appendf(sb, ": outcomes, %s\"></a>", graph_period_title((enum graph_period)first));
+		free(rel);
+		free(page);
+	} else if (c->no_graphs) {
+		sb_append(sb, "<span class=\"small\"><br>no graph: ");
+		html_text(sb, c->no_graphs);
+		sb_append(sb, "</span>");
+	}
+	sb_append(sb, "</td>");
+}
+
+/* The index with several vantages: seeds by vantages. */
+static void index_vantages(struct strbuf *sb, const struct graph_dashboard *d, int first)
+{
+	sb_append(sb, "<table class=\"vantages\">\n<thead><tr><th>Seed</th>");
+	for (size_t v = 0; v < d->n_vantages; v++) {
+		sb_append(sb, "<th>");
+		html_text(sb, vantage_label(d->vantages[v]));
+		sb_append(sb, "</th>");
+	}
+	sb_append(sb, "</tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < d->n_seeds; i++) {
+		const struct graph_seed *s = &d->seeds[i];
+		char *page = graph_page_rel(s->name);
+		sb_append(sb, "<tr class=\"seed\"><td><a href=\"");
+		html_url(sb, page);
+		sb_append(sb, "\">");
+		html_text(sb, s->name);
+		sb_append(sb, "</a>");
+		if (s->address && *s->address) {
+			sb_append(sb, "<br><span class=\"small\">");
+			html_text(sb, s->address);
+			sb_append(sb, "</span>");
+		}
+		sb_append(sb, "</td>");
+		for (size_t v = 0; v < d->n_vantages && s->cells; v++)
+			vantage_cell(sb, d, &s->cells[v], first);
+		sb_append(sb, "</tr>\n");
+		free(page);
+	}
+	sb_append(sb, "</tbody>\n</table>\n");
+}
+
 static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 {
 	int first = -1;
@@ -719,7 +893,17 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 		sb_append(sb, " ");
 		html_text(sb, d->note);
 	}
-	sb_append(sb, "</p>\n<table>\n<thead><tr><th>Seed</th>");
+	if (d->n_vantages > 1) {
+		sb_appendf(sb, " %zu vantages side by side: each column's state is its latest result (from the "
+			   "detail log for this host's vantage, else from that vantage's RRD file).", d->n_vantages);
+	}
+	sb_append(sb, "</p>\n");
+	if (d->n_vantages > 1) {
+		index_vantages(sb, d, first);
+		page_foot(sb, d);
+		return;
+	}
+	sb_append(sb, "<table>\n<thead><tr><th>Seed</th>");
 	sb_append(sb, state_head);
 	sb_append(sb, "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < d->n_seeds; i++) {
@@ -771,6 +955,82 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 	page_foot(sb, d);
 }
 
+static bool any_cell_graph(const struct graph_seed *s, size_t n, enum graph_period p)
+{
+	for (size_t v = 0; v < n && s->cells; v++)
+		if (any_graph(&s->cells[v], p))
+			return true;
+	return false;
+}
+
+/* A seed's page with several vantages: a row of state per vantage, then per period and kind the
+ * vantages' graphs side by side. */
+static void seed_page_vantages(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *s)
+{
+	sb_append(sb, "<table>\n<thead><tr><th>Vantage</th>");
+	sb_append(sb, state_head);
+	sb_append(sb, "<th>From</th></tr></thead>\n<tbody>\n");
+	for (size_t v = 0; v < d->n_vantages; v++) {
+		const struct graph_seed *c = &s->cells[v];
+		sb_appendf(sb, "<tr class=\"%s\" id=\"v", sev_class[c->severity]);
+		html_url(sb, c->vantage && *c->vantage ? c->vantage : "-");
+		sb_append(sb, "\"><td>");
+		html_text(sb, vantage_label(c->vantage));
+		sb_append(sb, "</td>");
+		state_cells(sb, c);
+		sb_append(sb, "<td>");
+		html_text(sb, c->source);
+		sb_append(sb, "</td></tr>\n");
+	}
+	sb_append(sb, "</tbody>\n</table>\n");
+	bool any = false;
+	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++) {
+		if (!d->periods[p] || !any_cell_graph(s, d->n_vantages, (enum graph_period)p))
+			continue;
+		any = true;
+		sb_appendf(sb, "<h2 id=\"p%s\">", graph_period_name((enum graph_period)p));
+		html_text(sb, graph_period_title((enum graph_period)p));
+		sb_append(sb, "</h2>\n");
+		for (int k = 0; k < GRAPH_KIND__COUNT; k++) {
+			sb_append(sb, "<h3>");
+			html_text(sb, graph_kind_title((enum graph_kind)k));
+			sb_append(sb, "</h3>\n<table class=\"side\"><tr>");
+			for (size_t v = 0; v < d->n_vantages; v++) {
+				sb_append(sb, "<th>");
+				html_text(sb, vantage_label(s->cells[v].vantage));
+				sb_append(sb, "</th>");
+			}
+			sb_append(sb, "</tr>\n<tr>");
+			for (size_t v = 0; v < d->n_vantages; v++) {
+				const struct graph_seed *c = &s->cells[v];
+				sb_append(sb, "<td>");
+				if (c->graphs[k][p]) {
+					char *rel = graph_image_rel_v(s->name, vantage_dir(d, c->vantage), (enum graph_kind)k,
+								      (enum graph_period)p);
+					sb_append(sb, "<img src=\"");
+					html_url(sb, rel);
+					sb_appendf(sb, "\" width=\"%d\" height=\"%d\" alt=\"", d->width, d->height);
+					html_text(sb, s->name);
+					sb_append(sb, " at ");
+					html_text(sb, vantage_label(c->vantage));
+					sb_appendf(sb, ": %s, %s\">", graph_kind_title((enum graph_kind)k),
+						   graph_period_title((enum graph_period)p));
+					free(rel);
+				} else {
+					sb_append(sb, "<span class=\"small\">No graph: ");
+					html_text(sb, c->no_graphs ? c->no_graphs : "not drawn");
+					sb_append(sb, ".</span>");
+				}
+				sb_append(sb, "</td>");
+			}
+			sb_append(sb, "</tr></table>\n");
+		}
+	}
+	if (!any)
+		sb_append(sb, "<p class=\"small\">No graphs at any vantage.</p>\n");
+	page_foot(sb, d);
+}
+
 static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *s)
 {
 	char *title = xasprintf("%s: %s", d->title, s->name);
@@ -778,7 +1038,8 @@ static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const 
 	free(title);
 	sb_append(sb, "<nav><a href=\"index.html\">All seeds</a>");
 	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++)
-		if (d->periods[p] && any_graph(s, (enum graph_period)p))
+		if (d->periods[p] && (d->n_vantages > 1 && s->cells ? any_cell_graph(s, d->n_vantages, (enum graph_period)p)
+								     : any_graph(s, (enum graph_period)p)))
 			sb_appendf(sb, "<a href=\"#p%s\">%s</a>", graph_period_name((enum graph_period)p),
 				   graph_period_title((enum graph_period)p));
 	sb_append(sb, "</nav>\n<h1>");
@@ -792,6 +1053,11 @@ static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const 
 	if (s->schedule && *s->schedule) {
 		sb_append(sb, ", schedule ");
 		html_text(sb, s->schedule);
+	}
+	if (d->n_vantages > 1 && s->cells) {
+		sb_append(sb, "</p>\n");
+		seed_page_vantages(sb, d, s);
+		return;
 	}
 	sb_append(sb, "</p>\n<table>\n<thead><tr>");
 	sb_append(sb, state_head);

@@ -3,16 +3,21 @@
  * rate-limited complaints (collectd's utils_complain.h pattern). */
 #include "store_rrd.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +257,187 @@ char *store_rrd_path(const struct store_rrd *s, const char *seed)
 	if (s->remote)
 		return s->vantage ? xasprintf("%s/%s.rrd", s->vantage, seed) : xasprintf("%s.rrd", seed);
 	return s->vantage ? xasprintf("%s/%s/%s.rrd", s->dir, s->vantage, seed) : xasprintf("%s/%s.rrd", s->dir, seed);
+}
+
+char *store_rrd_path_v(const struct store_rrd *s, const char *vantage, const char *seed)
+{
+	bool v = vantage && *vantage;
+	if (s->remote)
+		return v ? xasprintf("%s/%s.rrd", vantage, seed) : xasprintf("%s.rrd", seed);
+	return v ? xasprintf("%s/%s/%s.rrd", s->dir, vantage, seed) : xasprintf("%s/%s.rrd", s->dir, seed);
+}
+
+bool store_rrd_name_ok(const char *s, size_t len)
+{
+	if (len < 1 || len > 64 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* "NAME.rrd" with a valid NAME. */
+static bool rrd_name(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 4 && strcmp(s + n - 4, ".rrd") == 0 && store_rrd_name_ok(s, n - 4);
+}
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *nm, char *owned)
+{
+	if (nm->n == nm->cap) {
+		nm->cap = nm->cap ? nm->cap * 2 : 16;
+		nm->v = xrealloc(nm->v, nm->cap * sizeof *nm->v);
+	}
+	nm->v[nm->n++] = owned;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void store_rrd_list_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int list_local(const char *dir, struct names *nm, char **err)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (rrd_name(e->d_name)) {
+			names_add(nm, xstrdup(e->d_name));
+			continue;
+		}
+		if (!store_rrd_name_ok(e->d_name, strlen(e->d_name)))
+			continue;
+		char *sub = xasprintf("%s/%s", dir, e->d_name);
+		DIR *sd = opendir(sub);
+		free(sub);
+		if (!sd)
+			continue; /* not a directory, or unreadable */
+		struct dirent *f;
+		while ((f = readdir(sd)) != NULL)
+			if (rrd_name(f->d_name))
+				names_add(nm, xasprintf("%s/%s", e->d_name, f->d_name));
+		closedir(sd);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* With a remote daemon: its LIST RECURSIVE / (librrd's rrdc_list is declared but not exported
+ * by Debian's librrd 1.7.2), on a connection of our own: "N RRDs" and N lines of names. */
+static int list_remote(const char *addr, struct names *nm, char **err)
+{
+	char host[256], port[16];
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t hl = colon ? (size_t)(colon - addr) : 0;
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (!colon || hl == 0 || hl >= sizeof host || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof port) {
+		*err = xasprintf("rrdcached %s: not host:port", addr);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof port, "%s", colon + 1);
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0) {
+		*err = xasprintf("rrdcached %s: %s", addr, gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		struct timeval tv = { 10, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		*err = xasprintf("rrdcached %s: LIST: cannot connect: %s", addr, strerror(errno));
+		return -1;
+	}
+	static const char cmd[] = "LIST RECURSIVE /\n";
+	FILE *fp = NULL;
+	int rc = -1;
+	if (send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof cmd - 1) || !(fp = fdopen(fd, "r"))) {
+		*err = xasprintf("rrdcached %s: LIST: %s", addr, strerror(errno));
+		if (!fp)
+			close(fd);
+		return -1;
+	}
+	char line[4096];
+	if (!fgets(line, sizeof line, fp)) {
+		*err = xasprintf("rrdcached %s: LIST: no answer", addr);
+		goto out;
+	}
+	long count = strtol(line, NULL, 10);
+	if (count < 0) {
+		line[strcspn(line, "\r\n")] = '\0';
+		*err = xasprintf("rrdcached %s: LIST: %s", addr, line);
+		goto out;
+	}
+	for (long i = 0; i < count; i++) {
+		if (!fgets(line, sizeof line, fp)) {
+			*err = xasprintf("rrdcached %s: LIST: %ld of %ld names", addr, i, count);
+			goto out;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		const char *name = line[0] == '/' ? line + 1 : line;
+		const char *slash = strchr(name, '/');
+		if (!slash ? rrd_name(name)
+			   : (!strchr(slash + 1, '/') && store_rrd_name_ok(name, (size_t)(slash - name)) && rrd_name(slash + 1)))
+			names_add(nm, xstrdup(name));
+	}
+	rc = 0;
+out:
+	fclose(fp);
+	return rc;
+}
+
+int store_rrd_list(struct store_rrd *s, char ***out, size_t *n, char **err)
+{
+	struct names nm = { 0 };
+	int rc = s->remote ? list_remote(s->daemon, &nm, err) : list_local(s->dir, &nm, err);
+	if (rc < 0) {
+		store_rrd_list_free(nm.v, nm.n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
+	if (nm.n)
+		qsort(nm.v, nm.n, sizeof *nm.v, cmp_str);
+	*out = nm.v;
+	*n = nm.n;
+	return 0;
 }
 
 static struct rrd_file *file_get(struct store_rrd *s, const char *seed)
@@ -1076,11 +1262,16 @@ int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_r
 
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err)
 {
+	return store_rrd_flush_v(s, s->vantage, seed, err);
+}
+
+int store_rrd_flush_v(struct store_rrd *s, const char *vantage, const char *seed, char **err)
+{
 	if (!s->daemon)
 		return 0;
 	if (rrd_dl_load(err) < 0)
 		return -1;
-	char *path = store_rrd_path(s, seed);
+	char *path = store_rrd_path_v(s, vantage, seed);
 	int rc = 0;
 	if (daemon_connect(s, path, err) < 0) {
 		rc = -1;

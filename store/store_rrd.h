@@ -11,6 +11,7 @@
 #define MON_STORE_STORE_RRD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The data sources, in file order (DESIGN.md, RRD). All GAUGE. missing and junk came later:
@@ -96,6 +97,21 @@ void store_rrd_free(struct store_rrd *s);
  * daemon "[VANTAGE/]SEED.rrd" relative to the daemon's base directory. Returns owned. */
 char *store_rrd_path(const struct store_rrd *s, const char *seed);
 
+/* The file of seed for another vantage ("" or NULL: none) under the same rrd_dir or daemon:
+ * as store_rrd_path() of a store with that vantage. Returns owned. */
+char *store_rrd_path_v(const struct store_rrd *s, const char *vantage, const char *seed);
+
+/* The RRD files there are, as "[VANTAGE/]SEED.rrd" relative to rrd_dir (or, with a remote
+ * daemon, to its base directory, from its LIST RECURSIVE command): *.rrd in rrd_dir and in its
+ * subdirectories whose names are vantage names (letters, digits, '.', '_', '-', starting with a
+ * letter or digit), not hidden ones. *out (owned, each string owned) sorted; a missing rrd_dir
+ * is an empty list. Returns 0, or -1 with *err (owned). */
+int store_rrd_list(struct store_rrd *s, char ***out, size_t *n, char **err);
+void store_rrd_list_free(char **v, size_t n);
+
+/* A name fit for a seed or vantage (as conf_check_name). */
+bool store_rrd_name_ok(const char *s, size_t len);
+
 /* Writes one sample for seed at t_s (Unix seconds). The file is created when missing (local
  * files: under a temporary name in the same directory, then linked to its name, never
  * replacing a file; remote daemon: its CREATE without overwrite). An existing file is checked
@@ -119,6 +135,8 @@ int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_r
 /* With rrdcached: asks it to write what it holds for seed's file (before reading the file
  * directly, e.g. to graph it). Without: nothing to do. Returns 0, or -1 with *err (owned). */
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err);
+/* The same for seed's file of another vantage ("" or NULL: none). */
+int store_rrd_flush_v(struct store_rrd *s, const char *vantage, const char *seed, char **err);
 
 /* Checks an existing file against the layout this store would create for it. Returns 0, or -1
  * with *err (owned): the file and the first difference, or why it could not be read. A file of
