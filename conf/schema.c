@@ -58,7 +58,9 @@ const struct conf_key conf_schema[] = {
 	{ .path = "vantage", .type = CONF_K_STRING, .def_doc = "none",
 	  .check = conf_check_name, .off = TOP(vantage),
 	  .doc = "Name of this probing host, recorded in every result and used as a subdirectory of "
-		 "rrd_dir (letters, digits, '.', '_', '-')." },
+		 "rrd_dir (letters, digits, '.', '_', '-'). Hosts with their own vantages may share one rrd_dir "
+		 "or one rrdcached over TCP: graph then shows every vantage side by side (see GRAPHS in "
+		 "mailcanary(8))." },
 
 	{ .path = "log", .type = CONF_K_GROUP, .doc = "Where run and probe --due write their log lines (a manual probe always logs to "
 		 "standard error). Read at start: a reload (SIGHUP) does not change it." },
