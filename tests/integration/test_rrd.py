@@ -487,6 +487,28 @@ if up:
     for n in ("inbox", "plain"):
         if n in fin:
             check_file("rrdcached " + n, files[n], fin[n], cfs=("AVERAGE", "MAX"))
+    # a file of the layout before missing and junk, with an update the daemon still holds: it is
+    # flushed, then migrated in place; the held value and the new one both end up in the file
+    lpath = os.path.join(base, "rrd", "lab1", "oldunix.rrd")
+    hour = int(time.time()) // 3600 * 3600
+    subprocess.run(["rrdtool", "create", lpath, "--step", "3600", "--start", str(hour - 7200)]
+                   + legacy_args(LEGACY_DS), check=True)
+    held = daemon_cmd(sock, "UPDATE %s %d:%s" % (lpath, hour - 3600, ":".join(["1"] * 9 + ["42", "U", "1", "0", "0",
+                                                                                       "0", "U", "1", "U"])))
+    conf = config("cached-legacy", [seed("oldunix", "ok")], extra='rrd_dir = %s;\nrrdcached = %s;\nvantage = "lab1";\n' % (
+        mclab.q(os.path.join(base, "rrd")), mclab.q("unix:" + sock)))
+    rc, out, err = mclab.run(["-v", "-c", conf, "probe", "--json"], timeout=120)
+    fin = {x["seed"]: x for x in (json.loads(ln) for ln in out.splitlines() if ln.strip()) if x.get("final")}
+    rep.check("rrdcached legacy: held update accepted, probe ran, the file migrated (logged), nothing failed",
+              held[0].startswith("0 ") and rc == 0 and "oldunix" in fin and "event=rrd status=migrated file=%s" % lpath
+              in err and "status=failed" not in err, "held %s rc %d err %s" % (held, rc, err[-500:]))
+    fl = daemon_cmd(sock, "FLUSH " + lpath)[0]
+    names, rows = fetch(lpath, "AVERAGE", hour - 7200, hour + 3600)
+    rep.check("rrdcached legacy: after FLUSH the file has 20 data sources, the held total 42 and the probe's row",
+              names == DS and same(rows.get(hour - 3600, {}).get("total", float("nan")), 42.0)
+              and "oldunix" in fin and same(rows.get(step_end(epoch_s(fin["oldunix"]["sent_at"]), 3600), {}).get(
+                  "total", float("nan")), fin["oldunix"]["smtp"]["ms"]["total"]),
+              "flush %s names %s rows %s" % (fl, names, {t: r.get("total") for t, r in rows.items()}))
 rc = stop(cached)
 rep.check("rrdcached (unix): stopped by pid", rc is not None and cached.poll() is not None, "rc %r" % rc)
 
