@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -191,6 +192,8 @@ static void start_child(struct graph_refresh *r)
 		dup2(2, 1);
 		for (long i = 3; i < open_max; i++)
 			close((int)i);
+		/* Background work: drawing must not take the CPU from the probes' timing. */
+		setpriority(PRIO_PROCESS, 0, GRAPH_REFRESH_NICE);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}

@@ -1,6 +1,6 @@
 /* The daemon's graph refresh (graph_dir, graph_every): every graph_every a child process runs
  * `mailcanary -c CONF [-v...] graph --out graph_dir` (an exec of /proc/self/exe: librrd's
- * drawing is not thread-safe and never runs in the daemon itself). At most one child at a time:
+ * drawing is not thread-safe and never runs in the daemon itself), at nice GRAPH_REFRESH_NICE. At most one child at a time:
  * a refresh that comes due while the previous one still runs is skipped (logged). The child is
  * reaped from the event loop (a pidfd watched by it, or a short timer with waitpid WNOHANG
  * where pidfds are missing), never by blocking it; one log line per refresh gives its exit
@@ -27,5 +27,7 @@ void graph_refresh_stop(struct graph_refresh *r);
 void graph_refresh_free(struct graph_refresh *r);
 
 #define GRAPH_REFRESH_STOP_MS 10000
+/* The child's CPU priority (setpriority): drawing is background work beside the probes. */
+#define GRAPH_REFRESH_NICE 10
 
 #endif

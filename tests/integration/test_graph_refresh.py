@@ -2,7 +2,7 @@
 """graph_dir/graph_every through the real daemon against the lab: `run` with graph_every "5s"
 writes index.html and every seed's PNGs into graph_dir without a manual graph run, with the
 seeds' states; it redraws them (the files' mtimes change) and logs one line per refresh with
-its exit status and duration; a refresh that fails (a broken RRD file the graph command
+its exit status and duration (a slow build may skip one while another runs; none fails); a refresh that fails (a broken RRD file the graph command
 trips over) is logged as failed and the daemon goes on, and refreshes work again once it is
 gone; a refresh that hangs (the graph command blocked opening a FIFO) makes the next ones be
 skipped and logged, never two children at once; SIGTERM stops the daemon with the child
@@ -181,7 +181,10 @@ oks = refresh_lines(text, "ok")
 rep.check("run: one line per refresh with rc=0 and its duration (%d so far)" % len(oks),
           len(oks) >= 2 and all(re.search(r"rc=0 ms=\d+ out=%s pid=\d+" % re.escape(out), x) for x in oks),
           "\n".join(oks[:3]))
-rep.check("run: no refresh failed or was skipped", not refresh_lines(text, "failed") and not refresh_lines(text, "skipped"),
+# a slow machine (a sanitizer build under load) may take longer than 5 s to draw: a refresh is
+# then skipped, which is what it should do; none may fail
+rep.check("run: no refresh failed (%d skipped while one ran)" % len(refresh_lines(text, "skipped")),
+          not refresh_lines(text, "failed") and all("still running" in x for x in refresh_lines(text, "skipped")),
           "\n".join(refresh_lines(text)[-5:]))
 
 # a refresh that fails: the graph command (which reads the configuration file itself) meets a
