@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,20 @@
 
 #define MAX_JOBS 64
 
+/* SIGTERM or SIGINT: stop after the graph being drawn (no temporary file is left behind), pass
+ * it on to the workers, and write no pages. The daemon's graph_every child is stopped so. */
+static volatile sig_atomic_t interrupted;
+static pid_t worker_pids[MAX_JOBS];
+static volatile sig_atomic_t n_worker_pids;
+
+static void on_stop_signal(int sig)
+{
+	interrupted = sig;
+	for (sig_atomic_t i = 0; i < n_worker_pids; i++)
+		if (worker_pids[i] > 0)
+			kill(worker_pids[i], sig);
+}
+
 struct graph_run {
 	const struct mon_conf *conf;
 	const char *out;
@@ -38,7 +53,18 @@ struct graph_run {
 	struct store_rrd *store;         /* paths and rrdcached flushes; NULL with rrd = false */
 	const struct conf_seed **seeds;
 	size_t n_seeds;
-	struct graph_seed *rows;         /* per seed: what was drawn */
+	struct graph_seed *rows;         /* per seed: the dashboard's row */
+	/* The vantages drawn side by side: this host's (conf's vantage, "" without one) first, then
+	 * every other one that has a file of a seed drawn; one with just this host's is the page of
+	 * old. Units are (seed, vantage) pairs, seed-major. */
+	char **vantages;
+	size_t n_v;
+	struct graph_seed *cells;        /* per unit: its state and what was drawn */
+	size_t n_units;
+	char **files;                    /* store_rrd_list(): "[VANTAGE/]SEED.rrd"; NULL: not listed */
+	size_t n_files;
+	int first_period;                /* the shortest period drawn: the small graphs' */
+	int own;                         /* this host's column (its detail log), or -1: none */
 };
 
 static void graph_usage(FILE *fp)
@@ -67,52 +93,77 @@ static bool local_files(const struct mon_conf *conf)
 	return !d || !*d || strncmp(d, "unix:", 5) == 0 || d[0] == '/';
 }
 
-/* Draws (or prints) every graph of seed i; marks what was drawn in rows[i]. Returns the
- * number of graphs that failed. */
-static unsigned draw_seed(struct graph_run *G, size_t i)
+static bool listed(const struct graph_run *G, const char *rel)
 {
-	const struct conf_seed *cs = G->seeds[i];
-	struct graph_seed *row = &G->rows[i];
+	for (size_t i = 0; i < G->n_files; i++)
+		if (strcmp(G->files[i], rel) == 0)
+			return true;
+	return false;
+}
+
+/* Draws (or prints) every graph of unit u (a seed at a vantage) and, with several vantages, its
+ * small outcome graph; marks what was drawn in cells[u]. Returns the number of graphs that
+ * failed. */
+static unsigned draw_unit(struct graph_run *G, size_t u)
+{
+	const struct conf_seed *cs = G->seeds[u / G->n_v];
+	const char *vantage = G->vantages[u % G->n_v];
+	bool multi = G->n_v > 1;
+	struct graph_seed *row = &G->cells[u];
 	if (!G->store) {
 		row->no_graphs = "RRD files are off (rrd = false)";
 		return 0;
 	}
-	char *path = store_rrd_path(G->store, cs->name);
+	char *path = store_rrd_path_v(G->store, vantage, cs->name);
 	struct stat st;
-	if (local_files(G->conf) && stat(path, &st) < 0) {
+	bool missing;
+	if (local_files(G->conf)) {
+		missing = stat(path, &st) < 0;
+	} else {
+		char *rel = *vantage ? xasprintf("%s/%s.rrd", vantage, cs->name) : xasprintf("%s.rrd", cs->name);
+		missing = G->files && !listed(G, rel);
+		free(rel);
+	}
+	if (missing) {
 		row->no_graphs = "no RRD file yet";
-		log_info("event=graph seed=%s status=skipped reason=\"no RRD file %s\"", cs->name, path);
+		log_info("event=graph seed=%s vantage=%s status=skipped reason=\"no RRD file %s\"", cs->name,
+			 *vantage ? vantage : "-", path);
 		free(path);
 		return 0;
 	}
 	char *err = NULL;
-	if (!G->commands && store_rrd_flush(G->store, cs->name, &err) < 0) {
+	if (!G->commands && store_rrd_flush_v(G->store, vantage, cs->name, &err) < 0) {
 		log_warnx("event=graph seed=%s status=flush-failed error=\"%s\"", cs->name, err);
 		free(err);
 		err = NULL;
 	}
-	char *title = G->conf->vantage && *G->conf->vantage ? xasprintf("%s (%s)", cs->name, G->conf->vantage)
-							   : xstrdup(cs->name);
+	char *title = *vantage ? xasprintf("%s (%s)", cs->name, vantage) : xstrdup(cs->name);
+	const char *vdir = multi && *vantage ? vantage : NULL;
 	unsigned failed = 0;
 	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++) {
 		if (!G->periods[p])
 			continue;
-		for (int k = 0; k < GRAPH_KIND__COUNT; k++) {
-			char *rel = graph_image_rel(cs->name, (enum graph_kind)k, (enum graph_period)p);
+		for (int k = 0; k < GRAPH_KIND__COUNT + (multi && p == G->first_period) && !interrupted; k++) {
+			bool small = k == GRAPH_KIND__COUNT;
+			char *rel = small ? graph_small_rel(cs->name, vdir, (enum graph_period)p)
+					  : graph_image_rel_v(cs->name, vdir, (enum graph_kind)k, (enum graph_period)p);
 			char *out = xasprintf("%s/%s", G->out, rel);
 			struct graph_params gp = {
 				.rrd_path = path,
 				.daemon = G->conf->rrdcached,
 				.out_path = out,
 				.title = title,
-				.kind = (enum graph_kind)k,
+				.kind = small ? GRAPH_OUTCOMES : (enum graph_kind)k,
 				.period = (enum graph_period)p,
-				.width = G->width,
-				.height = G->height,
+				.width = small ? GRAPH_SMALL_WIDTH : G->width,
+				.height = small ? GRAPH_SMALL_HEIGHT : G->height,
 				.end_s = G->end_s,
+				.small = small,
 			};
 			int rc = G->commands ? graph_command(&gp, stdout, &err) : graph_draw(&gp, &err);
-			if (rc == 0) {
+			if (rc == 0 && small) {
+				row->small = true;
+			} else if (rc == 0) {
 				row->graphs[k][p] = true;
 			} else {
 				fprintf(stderr, "mailcanary: graph: %s\n", err);
@@ -131,18 +182,18 @@ static unsigned draw_seed(struct graph_run *G, size_t i)
 	return failed;
 }
 
-/* With jobs > 1: workers draw seeds i % jobs == w and report, per seed, a bitmap of the graphs
+/* With jobs > 1: workers draw units i % jobs == w and report, per unit, a bitmap of the graphs
  * drawn through a pipe. Returns the number of failed graphs. */
 static unsigned draw_all(struct graph_run *G, int jobs)
 {
 	unsigned failed = 0;
-	if (jobs <= 1 || G->n_seeds < 2 || G->commands) {
-		for (size_t i = 0; i < G->n_seeds; i++)
-			failed += draw_seed(G, i);
+	if (jobs <= 1 || G->n_units < 2 || G->commands) {
+		for (size_t i = 0; i < G->n_units; i++)
+			failed += draw_unit(G, i);
 		return failed;
 	}
-	if ((size_t)jobs > G->n_seeds)
-		jobs = (int)G->n_seeds;
+	if ((size_t)jobs > G->n_units)
+		jobs = (int)G->n_units;
 	fflush(NULL);
 	pid_t pids[MAX_JOBS];
 	int fds[MAX_JOBS];
@@ -154,6 +205,10 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 			break;
 		}
 		pid_t pid = fork();
+		if (pid > 0) {
+			worker_pids[started] = pid;
+			n_worker_pids = started + 1;
+		}
 		if (pid < 0) {
 			log_warn("graph: fork");
 			close(pfd[0]);
@@ -161,19 +216,22 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 			break;
 		}
 		if (pid == 0) {
+			n_worker_pids = 0;
 			close(pfd[0]);
 			for (int o = 0; o < started; o++)
 				close(fds[o]);
 			unsigned f = 0;
-			for (size_t i = (size_t)w; i < G->n_seeds; i += (size_t)jobs) {
-				f += draw_seed(G, i);
+			for (size_t i = (size_t)w; i < G->n_units; i += (size_t)jobs) {
+				f += draw_unit(G, i);
 				uint32_t rec[2] = { (uint32_t)i, 0 };
 				for (int k = 0; k < GRAPH_KIND__COUNT; k++)
 					for (int p = 0; p < GRAPH_PERIOD__COUNT; p++)
-						if (G->rows[i].graphs[k][p])
+						if (G->cells[i].graphs[k][p])
 							rec[1] |= 1u << (k * GRAPH_PERIOD__COUNT + p);
-				if (G->rows[i].no_graphs && strcmp(G->rows[i].no_graphs, "no RRD file yet") == 0)
+				if (G->cells[i].no_graphs && strcmp(G->cells[i].no_graphs, "no RRD file yet") == 0)
 					rec[1] |= 1u << 30;
+				if (G->cells[i].small)
+					rec[1] |= 1u << 29;
 				if (write(pfd[1], rec, sizeof rec) != (ssize_t)sizeof rec)
 					_exit(3);
 			}
@@ -186,20 +244,21 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 		started++;
 	}
 	if (started == 0) { /* no workers: draw here */
-		for (size_t i = 0; i < G->n_seeds; i++)
-			failed += draw_seed(G, i);
+		for (size_t i = 0; i < G->n_units; i++)
+			failed += draw_unit(G, i);
 		return failed;
 	}
 	for (int w = 0; w < started; w++) {
 		uint32_t rec[2];
 		size_t seen = 0;
 		while (read(fds[w], rec, sizeof rec) == (ssize_t)sizeof rec) {
-			if (rec[0] >= G->n_seeds)
+			if (rec[0] >= G->n_units)
 				continue;
-			struct graph_seed *row = &G->rows[rec[0]];
+			struct graph_seed *row = &G->cells[rec[0]];
 			for (int k = 0; k < GRAPH_KIND__COUNT; k++)
 				for (int p = 0; p < GRAPH_PERIOD__COUNT; p++)
 					row->graphs[k][p] = (rec[1] >> (k * GRAPH_PERIOD__COUNT + p)) & 1;
+			row->small = (rec[1] >> 29) & 1;
 			if (rec[1] & (1u << 30))
 				row->no_graphs = "no RRD file yet";
 			else if (!G->store)
@@ -215,7 +274,7 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			failed++;
 		size_t want = 0;
-		for (size_t i = (size_t)w; i < G->n_seeds; i += (size_t)jobs)
+		for (size_t i = (size_t)w; i < G->n_units; i += (size_t)jobs)
 			want++;
 		if (seen != want) {
 			fprintf(stderr, "mailcanary: graph: worker %d stopped after %zu of %zu seeds\n", w, seen, want);
@@ -223,9 +282,9 @@ static unsigned draw_all(struct graph_run *G, int jobs)
 		}
 	}
 	/* Seeds of workers that never started. */
-	for (size_t i = 0; i < G->n_seeds; i++)
+	for (size_t i = 0; i < G->n_units; i++)
 		if ((int)(i % (size_t)jobs) >= started)
-			failed += draw_seed(G, i);
+			failed += draw_unit(G, i);
 	return failed;
 }
 
@@ -311,6 +370,145 @@ static void fill_row(struct graph_seed *row, struct row_text *t, const struct co
 	row->readback = t->readback;
 	row->note = r->pending ? r->pending_what : "";
 	sb_fini(&sb);
+}
+
+/* A state from the latest step of an RRD file (a vantage whose detail log is on another host):
+ * the outcome data sources, then the readback's (inbox, missing, junk, delivery). */
+static void fill_from_rrd(struct graph_seed *row, struct row_text *t, const struct store_rrd_sample *v, int64_t at_s)
+{
+	static const struct {
+		enum store_rrd_ds ds;
+		const char *name;
+		enum graph_severity sev;
+	} outcomes[] = {
+		{ STORE_RRD_ACCEPTED, "accepted", GRAPH_SEV_OK },
+		{ STORE_RRD_DEFERRED, "deferred", GRAPH_SEV_WARN },
+		{ STORE_RRD_REJECTED, "rejected", GRAPH_SEV_BAD },
+		{ STORE_RRD_FAILED, "failed", GRAPH_SEV_BAD },
+	};
+	int best = -1;
+	for (int i = 0; i < 4; i++) {
+		double x = v->v[outcomes[i].ds];
+		if (!isnan(x) && x >= 0.5 && (best < 0 || x > v->v[outcomes[best].ds]))
+			best = i;
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	const char *outcome = best >= 0 ? outcomes[best].name : "unknown";
+	row->state = best == 0 ? "ok" : outcome;
+	row->severity = best >= 0 ? outcomes[best].sev : GRAPH_SEV_BAD;
+	double att = v->v[STORE_RRD_ATTEMPTS], aa = v->v[STORE_RRD_ACCEPT_AFTER];
+	sb_append(&sb, outcome);
+	if (!isnan(att) && att > 1.5)
+		sb_appendf(&sb, " (attempt %.0f)", att);
+	if (best == 0 && !isnan(aa) && !isnan(att) && att > 1.5)
+		sb_appendf(&sb, " after %.0f s", aa);
+	t->outcome = sb_steal(&sb);
+	row->outcome = t->outcome;
+	row->stage = "";
+	row->reply = "";
+	double ib = v->v[STORE_RRD_INBOX], ms = v->v[STORE_RRD_MISSING], jk = v->v[STORE_RRD_JUNK];
+	double dl = v->v[STORE_RRD_DELIVERY];
+	if (best != 0) {
+		sb_append(&sb, "not read back");
+	} else if (!isnan(ms) && ms >= 0.5) {
+		row->state = "missing";
+		row->severity = GRAPH_SEV_BAD;
+		sb_append(&sb, "missing (not found, or bounced)");
+	} else if (!isnan(jk) && jk >= 0.5) {
+		row->state = "junk";
+		row->severity = GRAPH_SEV_WARN;
+		sb_append(&sb, "found in the junk folder");
+	} else if (!isnan(ib) && ib >= 0.5) {
+		sb_append(&sb, "found in INBOX");
+	} else if (!isnan(ib)) {
+		row->state = isnan(ms) ? "not in INBOX" : "misplaced";
+		row->severity = isnan(ms) && isnan(dl) ? GRAPH_SEV_BAD : GRAPH_SEV_WARN;
+		sb_append(&sb, isnan(ms) ? "not in INBOX (junk, another folder or missing)" : "found in another folder");
+	} else {
+		sb_append(&sb, "not read back");
+	}
+	if (best == 0 && !isnan(dl))
+		sb_appendf(&sb, ", delivered in %.0f s", dl);
+	t->readback = sb_steal(&sb);
+	row->readback = t->readback;
+	char *at = fmt_time(at_s * 1000);
+	sb_appendf(&sb, "step ending %s", at);
+	free(at);
+	t->last_at = sb_steal(&sb);
+	row->last_at = t->last_at;
+	row->since = "";
+	row->note = "state from the RRD file (no result of this vantage in the detail log)";
+	row->source = "RRD file";
+	sb_fini(&sb);
+}
+
+static void texts_free(struct row_text *t)
+{
+	free(t->since);
+	free(t->last_at);
+	free(t->outcome);
+	free(t->reply);
+	free(t->readback);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The columns: this host's vantage, then the others with a file of a seed drawn (sorted). */
+static void find_vantages(struct graph_run *G)
+{
+	const char *own = G->conf->vantage ? G->conf->vantage : "";
+	G->own = 0;
+	G->vantages = xcalloc(1, sizeof *G->vantages);
+	G->vantages[0] = xstrdup(own);
+	G->n_v = 1;
+	if (!G->store)
+		return;
+	char *err = NULL;
+	if (store_rrd_list(G->store, &G->files, &G->n_files, &err) < 0) {
+		log_warnx("event=graph status=no-vantages error=\"%s\": only this host's vantage is drawn", err);
+		free(err);
+		G->files = NULL;
+		G->n_files = 0;
+		return;
+	}
+	for (size_t f = 0; f < G->n_files; f++) {
+		const char *rel = G->files[f], *slash = strchr(rel, '/');
+		char *v = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
+		const char *file = slash ? slash + 1 : rel;
+		bool seed_drawn = false;
+		for (size_t i = 0; i < G->n_seeds && !seed_drawn; i++)
+			seed_drawn = strlen(file) == strlen(G->seeds[i]->name) + 4 &&
+				     strncmp(file, G->seeds[i]->name, strlen(G->seeds[i]->name)) == 0;
+		bool have = false;
+		for (size_t j = 0; j < G->n_v && !have; j++)
+			have = strcmp(G->vantages[j], v) == 0;
+		if (!seed_drawn || have) {
+			free(v);
+			continue;
+		}
+		G->vantages = xrealloc(G->vantages, (G->n_v + 1) * sizeof *G->vantages);
+		G->vantages[G->n_v++] = v;
+	}
+	if (G->n_v > 2)
+		qsort(G->vantages + 1, G->n_v - 1, sizeof *G->vantages, cmp_str);
+	/* This host's vantage without a file of its own (a host that only draws the others): no
+	 * column of its own when there are others. */
+	bool own_files = false;
+	for (size_t i = 0; i < G->n_seeds && !own_files; i++) {
+		char *rel = *own ? xasprintf("%s/%s.rrd", own, G->seeds[i]->name) : xasprintf("%s.rrd", G->seeds[i]->name);
+		own_files = listed(G, rel);
+		free(rel);
+	}
+	if (!own_files && G->n_v > 1) {
+		free(G->vantages[0]);
+		memmove(G->vantages, G->vantages + 1, (G->n_v - 1) * sizeof *G->vantages);
+		G->n_v--;
+		G->own = -1;
+	}
 }
 
 int cmd_graph(const struct cli_globals *g, int argc, char **argv)
@@ -403,20 +601,38 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 		struct store_rrd_params sp = { .dir = conf->rrd_dir, .daemon = conf->rrdcached, .vantage = conf->vantage };
 		G.store = store_rrd_new(&sp);
 	}
+	G.first_period = -1;
+	for (int p = 0; p < GRAPH_PERIOD__COUNT && G.first_period < 0; p++)
+		if (G.periods[p])
+			G.first_period = p;
+	find_vantages(&G);
+	G.n_units = G.n_seeds * G.n_v;
+	G.cells = xcalloc(G.n_units ? G.n_units : 1, sizeof *G.cells);
 	int64_t t0 = mono_us();
 	G.end_s = wall_ms() / 1000;
 
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	unsigned failed = draw_all(&G, jobs);
-	if (G.commands) {
-		store_rrd_free(G.store);
-		free(G.rows);
-		free(G.seeds);
-		conf_free(conf);
-		return failed ? 1 : 0;
-	}
-
 	struct latest_results lr;
+	memset(&lr, 0, sizeof lr);
+	struct row_text *texts = NULL;
+	char *generated = NULL, *title = NULL;
 	char *err = NULL;
+	if (interrupted) {
+		log_warnx("event=graph status=interrupted signal=%d out=%s: stopped, pages not written", (int)interrupted,
+			  G.out);
+		rc = 1;
+		goto out;
+	}
+	if (G.commands)
+		goto out;
+
 	if (latest_results_load(conf->state_dir, &lr, &err) < 0) {
 		fprintf(stderr, "mailcanary: graph: detail log: %s\n", err);
 		free(err);
@@ -425,13 +641,51 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 	} else if (lr.bad_lines) {
 		log_warnx("event=graph detail_log=%s/results.jsonl bad_lines=%zu (skipped)", conf->state_dir, lr.bad_lines);
 	}
-	struct row_text *texts = xcalloc(G.n_seeds ? G.n_seeds : 1, sizeof *texts);
-	for (size_t i = 0; i < G.n_seeds; i++)
-		fill_row(&G.rows[i], &texts[i], G.seeds[i], latest_find(&lr, G.seeds[i]->name));
+	/* texts: one per row, then one per cell */
+	texts = xcalloc(G.n_seeds + G.n_units + 1, sizeof *texts);
+	for (size_t i = 0; i < G.n_seeds; i++) {
+		const struct latest_result *r = latest_find(&lr, G.seeds[i]->name);
+		for (size_t v = 0; v < G.n_v; v++) {
+			size_t u = i * G.n_v + v;
+			struct graph_seed *c = &G.cells[u];
+			struct row_text *t = &texts[G.n_seeds + u];
+			if ((int)v == G.own && r) { /* this host's vantage, from its detail log */
+				fill_row(c, t, G.seeds[i], r);
+				c->source = "detail log";
+			} else {
+				fill_row(c, t, G.seeds[i], NULL);
+				int64_t at = 0;
+				struct store_rrd_sample sample;
+				char *path = G.store && !c->no_graphs ? store_rrd_path_v(G.store, G.vantages[v], G.seeds[i]->name)
+								      : NULL;
+				if (path && graph_rrd_latest(path, conf->rrdcached, G.end_s, &sample, &at, &err) < 0) {
+					log_warnx("event=graph seed=%s vantage=%s status=no-state error=\"%s\"", G.seeds[i]->name,
+						  *G.vantages[v] ? G.vantages[v] : "-", err);
+					free(err);
+					err = NULL;
+				} else if (path && at > 0) {
+					fill_from_rrd(c, t, &sample, at);
+				}
+				free(path);
+			}
+			c->vantage = G.vantages[v];
+		}
+		struct graph_seed *row = &G.rows[i];
+		if (G.n_v == 1) {
+			*row = G.cells[i];
+			row->cells = NULL;
+		} else {
+			fill_row(row, &texts[i], G.seeds[i], r);
+			row->cells = &G.cells[i * G.n_v];
+		}
+	}
 
-	char *generated = fmt_time(wall_ms());
-	char *title = conf->vantage && *conf->vantage ? xasprintf("mailcanary: vantage %s", conf->vantage)
-						      : xstrdup("mailcanary");
+	generated = fmt_time(wall_ms());
+	title = conf->vantage && *conf->vantage ? xasprintf("mailcanary: vantage %s", conf->vantage) : xstrdup("mailcanary");
+	if (G.n_v > 1) {
+		free(title);
+		title = xstrdup("mailcanary: vantages side by side");
+	}
 	struct graph_dashboard d = {
 		.title = title,
 		.generated = generated,
@@ -440,6 +694,10 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 		.n_seeds = G.n_seeds,
 		.width = G.width,
 		.height = G.height,
+		.vantages = (const char *const *)G.vantages,
+		.n_vantages = G.n_v,
+		.small_width = GRAPH_SMALL_WIDTH,
+		.small_height = GRAPH_SMALL_HEIGHT,
 	};
 	memcpy(d.periods, G.periods, sizeof d.periods);
 	if (graph_dashboard_write(G.out, &d, &err) < 0) {
@@ -448,24 +706,25 @@ int cmd_graph(const struct cli_globals *g, int argc, char **argv)
 		rc = 1;
 	}
 	size_t n_graphs = 0;
-	for (size_t i = 0; i < G.n_seeds; i++)
+	for (size_t u = 0; u < G.n_units; u++)
 		for (int k = 0; k < GRAPH_KIND__COUNT; k++)
 			for (int p = 0; p < GRAPH_PERIOD__COUNT; p++)
-				n_graphs += G.rows[i].graphs[k][p];
-	log_info("event=graph status=%s out=%s seeds=%zu graphs=%zu failed=%u ms=%" PRId64, failed || rc ? "failed" : "ok",
-		 G.out, G.n_seeds, n_graphs, failed, (mono_us() - t0) / 1000);
+				n_graphs += G.cells[u].graphs[k][p];
+	log_info("event=graph status=%s out=%s seeds=%zu vantages=%zu graphs=%zu failed=%u ms=%" PRId64,
+		 failed || rc ? "failed" : "ok", G.out, G.n_seeds, G.n_v, n_graphs, failed, (mono_us() - t0) / 1000);
 
-	for (size_t i = 0; i < G.n_seeds; i++) {
-		free(texts[i].since);
-		free(texts[i].last_at);
-		free(texts[i].outcome);
-		free(texts[i].reply);
-		free(texts[i].readback);
-	}
+out:
+	for (size_t i = 0; texts && i < G.n_seeds + G.n_units; i++)
+		texts_free(&texts[i]);
 	free(texts);
 	free(generated);
 	free(title);
 	latest_results_fini(&lr);
+	store_rrd_list_free(G.files, G.n_files);
+	for (size_t v = 0; v < G.n_v; v++)
+		free(G.vantages[v]);
+	free(G.vantages);
+	free(G.cells);
 	store_rrd_free(G.store);
 	free(G.rows);
 	free(G.seeds);

@@ -18,6 +18,7 @@
 #include "evloop.h"
 #include "journal.h"
 #include "alerts.h"
+#include "graph_refresh.h"
 #include "log.h"
 #include "rrd_feed.h"
 #include "xalloc.h"
@@ -28,6 +29,7 @@ struct run_ctx {
 	const char *state_dir; /* the one locked at start */
 	struct rrd_feed *rrd;  /* final results to the RRD files, with the running configuration */
 	struct alerts *alerts; /* final results to the seed states and the alert hook */
+	struct graph_refresh *graph; /* graph_dir redrawn every graph_every in a child process */
 };
 
 void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon)
@@ -89,6 +91,7 @@ static void reload(struct run_ctx *ctx)
 	} else {
 		alerts_set_conf(ctx->alerts, conf);
 	}
+	graph_refresh_set_conf(ctx->graph, conf);
 	engine_reload(ctx->e, conf);
 }
 
@@ -131,6 +134,7 @@ static void on_signal(void *arg, int fd, unsigned events)
 		case SIGTERM:
 		case SIGINT:
 			log_info("event=signal signal=%s action=stop", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			graph_refresh_stop(ctx->graph);
 			engine_shutdown(ctx->e, RUN_STOP_GRACE_MS);
 			break;
 		default:
@@ -235,9 +239,11 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		return 1;
 	}
 	ctx.e = e;
+	ctx.graph = graph_refresh_new(engine_loop(e), g, conf);
 	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
 	alerts_attach(ctx.alerts, engine_loop(e)); /* alert commands run beside the probes */
 	engine_run(e);
+	graph_refresh_free(ctx.graph); /* before the loop goes: waits for a refresh still running */
 	evloop_fd_del(engine_loop(e), sfd);
 	alerts_drain(ctx.alerts); /* before the loop goes: the commands still running end or are killed */
 	engine_free(e);

@@ -440,9 +440,13 @@ int rrd_sample_from_json(const char *json, struct store_rrd_sample *s, char *see
 			get_bool(member(rb, "junk"), &junk);
 			if (get_str(member(rb, "folder"), folder, sizeof folder))
 				s->v[STORE_RRD_INBOX] = !junk && strcasecmp(folder, "INBOX") == 0;
+			s->v[STORE_RRD_JUNK] = junk;
+			s->v[STORE_RRD_MISSING] = 0;
 			get_num(member(rb, "delivery_s"), &s->v[STORE_RRD_DELIVERY]);
 		} else if (strcmp(buf, "missing") == 0 || strcmp(buf, "bounced") == 0) {
 			s->v[STORE_RRD_INBOX] = 0;
+			s->v[STORE_RRD_JUNK] = 0;
+			s->v[STORE_RRD_MISSING] = 1;
 		}
 	}
 	return 0;

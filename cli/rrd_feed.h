@@ -68,6 +68,9 @@ unsigned rrd_feed_aberrations(unsigned ds_mask, const struct store_rrd_sample *s
  *   delivery                readback.delivery_s
  *   inbox                   readback found: 1 in INBOX (not the junk folder), 0 elsewhere;
  *                           missing or bounced: 0; skipped, pending, error: unknown
+ *   missing                 readback missing or bounced: 1; found: 0; otherwise unknown
+ *   junk                    readback found with "junk": true (the \\Junk folder): 1; found
+ *                           elsewhere, missing or bounced: 0; otherwise unknown
  * seed (seed_len bytes) gets the seed's name and *sent_ms the probe's sent_at. Returns 0, or -1
  * when the line is not a result (no seed, sent_at or smtp object). */
 int rrd_sample_from_json(const char *json, struct store_rrd_sample *s, char *seed, size_t seed_len, int64_t *sent_ms);

@@ -114,6 +114,7 @@ struct mon_conf {
 	int64_t alert_timeout_ms;   /* default 10s */
 	bool alert_aberrations;     /* default true */
 
+	char *graph_dir;            /* NULL if not set: the daemon draws no graphs */
 	int64_t graph_every_ms;     /* default 5m */
 
 	char *log_target;           /* "stderr" (default) or "syslog" */

@@ -58,7 +58,9 @@ const struct conf_key conf_schema[] = {
 	{ .path = "vantage", .type = CONF_K_STRING, .def_doc = "none",
 	  .check = conf_check_name, .off = TOP(vantage),
 	  .doc = "Name of this probing host, recorded in every result and used as a subdirectory of "
-		 "rrd_dir (letters, digits, '.', '_', '-')." },
+		 "rrd_dir (letters, digits, '.', '_', '-'). Hosts with their own vantages may share one rrd_dir "
+		 "or one rrdcached over TCP: graph then shows every vantage side by side (see GRAPHS in "
+		 "mailcanary(8))." },
 
 	{ .path = "log", .type = CONF_K_GROUP, .doc = "Where run and probe --due write their log lines (a manual probe always logs to "
 		 "standard error). Read at start: a reload (SIGHUP) does not change it." },
@@ -205,9 +207,18 @@ const struct conf_key conf_schema[] = {
 		 "schedule with Holt-Winters archives (see RRD FILES in mailcanary(8)); with rrdcached each "
 		 "check makes the daemon write that file first." },
 
-	{ .path = "graph_every", .type = CONF_K_DURATION, .def = "\"5m\"", .min = MIN, .max = DAY,
+	{ .path = "graph_dir", .type = CONF_K_STRING, .flags = CONF_F_PATH,
+	  .def_doc = "none (the daemon draws no graphs)", .check = conf_check_nonempty, .off = TOP(graph_dir),
+	  .doc = "Directory where run redraws the graphs and the dashboard every graph_every, as "
+		 "\"mailcanary graph --out graph_dir\" with the same configuration file and -v flags, in a child "
+		 "process (librrd's drawing is not thread-safe). At most one such child runs at a time: a refresh "
+		 "that comes due while the previous one still runs is skipped and logged. Each refresh logs one "
+		 "line (event=graph-refresh) with its exit status and duration; a failure never stops the "
+		 "daemon. probe and probe --due do not use it." },
+	{ .path = "graph_every", .type = CONF_K_DURATION, .def = "\"5m\"", .min = 5 * SEC, .max = DAY,
 	  .off = TOP(graph_every_ms),
-	  .doc = "How often the daemon redraws the graphs and the dashboard (in a child process)." },
+	  .doc = "How often the daemon redraws the graphs and the dashboard into graph_dir (in a child "
+		 "process); the first time a second after it starts. Without graph_dir it has no effect." },
 
 	{ .path = "senders", .type = CONF_K_GROUPLIST, .flags = CONF_F_HASPOS,
 	  .off = TOP(senders), .off_n = TOP(n_senders), .elem_size = sizeof(struct conf_sender),

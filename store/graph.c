@@ -21,8 +21,6 @@
 
 #include "rrd_dl.h" /* after rrd.h: the librrd calls below go through the dlopen()ed library */
 
-#include "rrd_dl.h" /* after rrd.h: librrd is dlopen()ed (rrd_dl.h says why) */
-
 #include "fsutil.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -103,7 +101,11 @@ static const struct {
 #define COLOUR_ACCEPT_AFTER "C9B1D9"
 #define COLOUR_ATTEMPTS "B0305C"
 
-/* Outcomes, bottom to top: problems first, next to the axis, where a thin one still shows. */
+/* Outcomes, bottom to top: problems first, next to the axis, where a thin one still shows.
+ * missing, junk and other folder come from the data sources missing and junk (ms, jk) where a
+ * step has them; without them (steps written before they existed, or a file not migrated yet)
+ * from the older rule: accepted but not in INBOX is missing without a delivery time, junk (or
+ * another folder) with one. */
 static const struct {
 	const char *vname, *legend, *colour, *rpn;
 } outcome_defs[] = {
@@ -111,8 +113,9 @@ static const struct {
 	{ "o_rejected", "rejected", "E15759", "rj" },
 	{ "o_deferred", "deferred", "EDC948", "df" },
 	{ "o_unknown", "unknown", "9C755F", "1,ac,-,df,-,rj,-,fl,-,0,MAX" },
-	{ "o_missing", "missing", "B07AA1", "notinbox,dl,UN,1,0,IF,*" },
-	{ "o_junk", "junk/other folder", "F28E2B", "notinbox,dl,UN,0,1,IF,*" },
+	{ "o_missing", "missing", "B07AA1", "ms,UN,notinbox,dl,UN,1,0,IF,*,ac,ms,*,IF" },
+	{ "o_junk", "junk", "F28E2B", "jk,UN,notinbox,dl,UN,0,1,IF,*,ac,jk,*,IF" },
+	{ "o_other", "other folder", "FF9DA7", "jk,UN,0,notinbox,ac,ms,*,-,ac,jk,*,-,0,MAX,IF" },
 	{ "o_noread", "accepted (no readback)", "A8D5A2", "ib,UN,ac,0,IF" },
 	{ "o_inbox", "INBOX", "3C9A4A", "ib,UN,0,ac,ib,*,IF" },
 };
@@ -200,6 +203,8 @@ static void common_args(struct args *a, const struct graph_params *p, const char
 	args_adds(a, file);
 	args_adds(a, "--imgformat=PNG");
 	args_adds(a, "--full-size-mode");
+	if (p->small)
+		args_adds(a, "--only-graph");
 	args_addf(a, "--width=%d", p->width);
 	args_addf(a, "--height=%d", p->height);
 	args_addf(a, "--start=%" PRId64, p->end_s - graph_period_seconds(p->period));
@@ -261,31 +266,80 @@ static void delivery_args(struct args *a, const char *dp)
 	args_adds(a, "GPRINT:dlast:last %.0lf s\\l");
 }
 
-static void outcomes_args(struct args *a, const char *dp)
+/* Whether the file has the data sources missing and junk (a remote daemon's file may still have
+ * the layout before them): from the names a fetch of the graph's span returns. */
+static int has_missing_junk(const struct graph_params *p, bool *has, char **err)
+{
+	time_t start = (time_t)(p->end_s - graph_period_seconds(p->period)), end = (time_t)p->end_s;
+	unsigned long step = (unsigned long)(graph_period_seconds(p->period) / (p->width > 0 ? p->width : 800));
+	unsigned long ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	int st;
+	rrd_clear_error();
+	if (p->daemon && *p->daemon) {
+		st = rrdc_connect(p->daemon);
+		if (st == 0)
+			st = rrdc_fetch(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	} else {
+		st = rrd_fetch_r(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	}
+	if (st != 0) {
+		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
+		*err = strstr(e, p->rrd_path) ? xstrdup(e) : xasprintf("%s: %s", p->rrd_path, e);
+		return -1;
+	}
+	int n = 0;
+	for (unsigned long i = 0; i < ds_cnt; i++) {
+		n += strcmp(names[i], "missing") == 0 || strcmp(names[i], "junk") == 0;
+		rrd_freemem(names[i]);
+	}
+	rrd_freemem(names);
+	rrd_freemem(data);
+	*has = n == 2;
+	return 0;
+}
+
+static int outcomes_args(struct args *a, const struct graph_params *p, const char *dp, char **err)
 {
 	static const char *const ds[][2] = {
 		{ "ac", "accepted" }, { "df", "deferred" }, { "rj", "rejected" }, { "fl", "failed" },
-		{ "ib", "inbox" },    { "dl", "delivery" },
+		{ "ib", "inbox" },    { "dl", "delivery" }, { "ms", "missing" },  { "jk", "junk" },
 	};
-	args_adds(a, "--upper-limit=100");
-	args_adds(a, "--rigid");
-	args_adds(a, "--units-exponent=0");
-	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
-		args_addf(a, "DEF:%s=%s:%s:AVERAGE", ds[i][0], dp, ds[i][1]);
-	/* Accepted but not in INBOX: junk or another folder when a delivery time was read back,
-	 * missing (or bounced) without one. */
+	bool has_mj;
+	if (has_missing_junk(p, &has_mj, err) < 0)
+		return -1;
+	if (!p->small) {
+		args_adds(a, "--upper-limit=100");
+		args_adds(a, "--rigid");
+		args_adds(a, "--units-exponent=0");
+	}
+	for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+		if (i >= 6 && !has_mj)
+			args_addf(a, "CDEF:%s=ac,POP,UNKN", ds[i][0]); /* unknown everywhere: the older rule */
+		else
+			args_addf(a, "DEF:%s=%s:%s:AVERAGE", ds[i][0], dp, ds[i][1]);
+	}
+	/* Accepted but not in INBOX: junk, another folder or missing. */
 	args_adds(a, "CDEF:notinbox=ib,UN,0,ac,1,ib,-,*,IF");
 	for (size_t i = 0; i < N_OUTCOMES; i++) {
 		/* Percent of the probes; a step without a probe (ac unknown) stays unknown. */
 		args_addf(a, "CDEF:%s=ac,UN,UNKN,%s,100,*,IF", outcome_defs[i].vname, outcome_defs[i].rpn);
-		args_addf(a, "VDEF:%s_a=%s,AVERAGE", outcome_defs[i].vname, outcome_defs[i].vname);
+		if (!p->small)
+			args_addf(a, "VDEF:%s_a=%s,AVERAGE", outcome_defs[i].vname, outcome_defs[i].vname);
 	}
 	for (size_t i = 0; i < N_OUTCOMES; i++) {
+		if (p->small) {
+			args_addf(a, "AREA:%s#%s%s", outcome_defs[i].vname, outcome_defs[i].colour, i ? "::STACK" : "");
+			continue;
+		}
 		args_addf(a, "AREA:%s#%s:%s%s", outcome_defs[i].vname, outcome_defs[i].colour, outcome_defs[i].legend,
 			  i ? ":STACK" : "");
-		args_addf(a, "GPRINT:%s_a:%%.1lf%%%%%s", outcome_defs[i].vname, i == 3 ? "\\l" : "");
+		args_addf(a, "GPRINT:%s_a:%%.1lf%%%%%s", outcome_defs[i].vname, i == 3 || i == 6 ? "\\l" : "");
 	}
-	args_adds(a, "COMMENT:\\l");
+	if (!p->small)
+		args_adds(a, "COMMENT:\\l");
+	return 0;
 }
 
 /* Rounds up to 1, 2 or 5 times a power of ten. */
@@ -405,7 +459,7 @@ static int build_args(struct args *a, const struct graph_params *p, const char *
 	switch (p->kind) {
 	case GRAPH_STAGES: stages_args(a, dp); break;
 	case GRAPH_DELIVERY: delivery_args(a, dp); break;
-	case GRAPH_OUTCOMES: outcomes_args(a, dp); break;
+	case GRAPH_OUTCOMES: rc = outcomes_args(a, p, dp, err); break;
 	case GRAPH_RETRIES: rc = retries_args(a, p, dp, err); break;
 	case GRAPH_KIND__COUNT: break;
 	}
@@ -503,7 +557,75 @@ int graph_command(const struct graph_params *p, FILE *fp, char **err)
 	return 0;
 }
 
+int graph_rrd_latest(const char *rrd_path, const char *daemon, int64_t end_s, struct store_rrd_sample *out,
+		     int64_t *at_s, char **err)
+{
+	store_rrd_sample_init(out);
+	*at_s = 0;
+	if (rrd_dl_load(err) < 0)
+		return -1;
+	time_t start = (time_t)(end_s - 90 * DAY_S), end = (time_t)end_s;
+	unsigned long step = 1, ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	int st;
+	rrd_clear_error();
+	if (daemon && *daemon) {
+		st = rrdc_connect(daemon);
+		if (st == 0)
+			st = rrdc_fetch(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	} else {
+		st = rrd_fetch_r(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
+	}
+	if (st != 0) {
+		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
+		*err = strstr(e, rrd_path) ? xstrdup(e) : xasprintf("%s: %s", rrd_path, e);
+		return -1;
+	}
+	long col[STORE_RRD_DS__COUNT];
+	for (int d = 0; d < STORE_RRD_DS__COUNT; d++) {
+		col[d] = -1;
+		for (unsigned long i = 0; i < ds_cnt; i++)
+			if (strcmp(names[i], store_rrd_ds_name((enum store_rrd_ds)d)) == 0)
+				col[d] = (long)i;
+	}
+	unsigned long rows = step ? (unsigned long)(end - start) / step : 0;
+	for (unsigned long r = rows; r-- > 0;) {
+		const rrd_value_t *row = data + r * ds_cnt;
+		bool known = false;
+		for (int d = STORE_RRD_ACCEPTED; d <= STORE_RRD_FAILED; d++)
+			known = known || (col[d] >= 0 && !isnan(row[col[d]]));
+		if (!known)
+			continue;
+		for (int d = 0; d < STORE_RRD_DS__COUNT; d++)
+			out->v[d] = col[d] >= 0 ? row[col[d]] : NAN;
+		*at_s = (int64_t)start + (int64_t)(r + 1) * (int64_t)step;
+		break;
+	}
+	for (unsigned long i = 0; i < ds_cnt; i++)
+		rrd_freemem(names[i]);
+	rrd_freemem(names);
+	rrd_freemem(data);
+	return 0;
+}
+
 /* ---- the dashboard ---- */
+
+char *graph_image_rel_v(const char *seed, const char *vantage, enum graph_kind k, enum graph_period p)
+{
+	if (!vantage || !*vantage)
+		return graph_image_rel(seed, k, p);
+	const char *kn = graph_kind_name(k), *pn = graph_period_name(p);
+	return xasprintf("img/%s/vantage-%s/%s-%s.png", seed, vantage, kn ? kn : "none", pn ? pn : "none");
+}
+
+char *graph_small_rel(const char *seed, const char *vantage, enum graph_period p)
+{
+	const char *pn = graph_period_name(p);
+	if (!vantage || !*vantage)
+		return xasprintf("img/%s/outcomes-%s-small.png", seed, pn ? pn : "none");
+	return xasprintf("img/%s/vantage-%s/outcomes-%s-small.png", seed, vantage, pn ? pn : "none");
+}
 
 char *graph_image_rel(const char *seed, enum graph_kind k, enum graph_period p)
 {
@@ -586,6 +708,13 @@ static void page_head(struct strbuf *sb, const char *title)
 		      ".graphs{display:flex;flex-wrap:wrap;gap:.5em}\n"
 		      ".graphs img{border:1px solid #ddd;max-width:100%;height:auto}\n"
 		      "nav a{margin-right:1em}\n"
+		      "td.cell{min-width:14em}\n"
+		      "td.cell.ok{background:#eef8eb}td.cell.warn{background:#fef6da}td.cell.bad{background:#fbe3e3}"
+		      "td.cell.none{background:#f6f6f6}\n"
+		      "td.cell .state{font-weight:bold;display:block}\n"
+		      "td.cell img{display:block;margin-top:.3em;border:1px solid #ddd}\n"
+		      "table.side{table-layout:fixed;width:100%}table.side td,table.side th{width:auto}\n"
+		      "table.side img{width:100%;height:auto}\n"
 		      "</style>\n</head>\n<body>\n");
 }
 
@@ -647,6 +776,107 @@ static void page_foot(struct strbuf *sb, const struct graph_dashboard *d)
 		      "</body>\n</html>\n");
 }
 
+static const char *vantage_label(const char *v)
+{
+	return v && *v ? v : "(no vantage)";
+}
+
+static const char *vantage_dir(const struct graph_dashboard *d, const char *v)
+{
+	return d->n_vantages > 1 && v && *v ? v : NULL;
+}
+
+/* One vantage's cell of the index: state, last probe, outcome, reply, readback, where the state
+ * comes from, and the small outcome graph (a link to the seed page's column). */
+static void vantage_cell(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *c,
+			 int first)
+{
+	sb_appendf(sb, "<td class=\"cell %s\" data-vantage=\"", sev_class[c->severity]);
+	html_text(sb, c->vantage);
+	sb_append(sb, "\"><span class=\"state\">");
+	html_text(sb, c->state && *c->state ? c->state : "no result yet");
+	sb_append(sb, "</span>");
+	if (c->last_at && *c->last_at) {
+		sb_append(sb, "<span class=\"small\">");
+		html_text(sb, c->last_at);
+		sb_append(sb, "</span><br>");
+	}
+	if (c->outcome && *c->outcome) {
+		html_text(sb, c->outcome);
+		if (c->stage && *c->stage) {
+			sb_append(sb, " at ");
+			html_text(sb, c->stage);
+		}
+		sb_append(sb, "<br>");
+	}
+	if (c->reply && *c->reply) {
+		sb_append(sb, "<span class=\"reply\">");
+		html_text(sb, c->reply);
+		sb_append(sb, "</span><br>");
+	}
+	if (c->readback && *c->readback) {
+		html_text(sb, c->readback);
+		sb_append(sb, "<br>");
+	}
+	if (c->source && *c->source) {
+		sb_append(sb, "<span class=\"small\">from the ");
+		html_text(sb, c->source);
+		sb_append(sb, "</span>");
+	}
+	if (first >= 0 && c->small) {
+		char *page = graph_page_rel(c->name);
+		char *rel = graph_small_rel(c->name, vantage_dir(d, c->vantage), (enum graph_period)first);
+		sb_append(sb, "<a href=\"");
+		html_url(sb, page);
+		sb_append(sb, "\"><img src=\"");
+		html_url(sb, rel);
+		sb_appendf(sb, "\" width=\"%d\" height=\"%d\" alt=\"", d->small_width, d->small_height);
+		html_text(sb, c->name);
+		sb_append(sb, " at ");
+		html_text(sb, vantage_label(c->vantage));
+		sb_appendf(sb, ": outcomes, %s\"></a>", graph_period_title((enum graph_period)first));
+		free(rel);
+		free(page);
+	} else if (c->no_graphs) {
+		sb_append(sb, "<span class=\"small\"><br>no graph: ");
+		html_text(sb, c->no_graphs);
+		sb_append(sb, "</span>");
+	}
+	sb_append(sb, "</td>");
+}
+
+/* The index with several vantages: seeds by vantages. */
+static void index_vantages(struct strbuf *sb, const struct graph_dashboard *d, int first)
+{
+	sb_append(sb, "<table class=\"vantages\">\n<thead><tr><th>Seed</th>");
+	for (size_t v = 0; v < d->n_vantages; v++) {
+		sb_append(sb, "<th>");
+		html_text(sb, vantage_label(d->vantages[v]));
+		sb_append(sb, "</th>");
+	}
+	sb_append(sb, "</tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < d->n_seeds; i++) {
+		const struct graph_seed *s = &d->seeds[i];
+		char *page = graph_page_rel(s->name);
+		sb_append(sb, "<tr class=\"seed\"><td><a href=\"");
+		html_url(sb, page);
+		sb_append(sb, "\">");
+		html_text(sb, s->name);
+		sb_append(sb, "</a>");
+		if (s->address && *s->address) {
+			sb_append(sb, "<br><span class=\"small\">");
+			html_text(sb, s->address);
+			sb_append(sb, "</span>");
+		}
+		sb_append(sb, "</td>");
+		for (size_t v = 0; v < d->n_vantages && s->cells; v++)
+			vantage_cell(sb, d, &s->cells[v], first);
+		sb_append(sb, "</tr>\n");
+		free(page);
+	}
+	sb_append(sb, "</tbody>\n</table>\n");
+}
+
 static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 {
 	int first = -1;
@@ -663,7 +893,17 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 		sb_append(sb, " ");
 		html_text(sb, d->note);
 	}
-	sb_append(sb, "</p>\n<table>\n<thead><tr><th>Seed</th>");
+	if (d->n_vantages > 1) {
+		sb_appendf(sb, " %zu vantages side by side: each column's state is its latest result (from the "
+			   "detail log for this host's vantage, else from that vantage's RRD file).", d->n_vantages);
+	}
+	sb_append(sb, "</p>\n");
+	if (d->n_vantages > 1) {
+		index_vantages(sb, d, first);
+		page_foot(sb, d);
+		return;
+	}
+	sb_append(sb, "<table>\n<thead><tr><th>Seed</th>");
 	sb_append(sb, state_head);
 	sb_append(sb, "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < d->n_seeds; i++) {
@@ -715,6 +955,82 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 	page_foot(sb, d);
 }
 
+static bool any_cell_graph(const struct graph_seed *s, size_t n, enum graph_period p)
+{
+	for (size_t v = 0; v < n && s->cells; v++)
+		if (any_graph(&s->cells[v], p))
+			return true;
+	return false;
+}
+
+/* A seed's page with several vantages: a row of state per vantage, then per period and kind the
+ * vantages' graphs side by side. */
+static void seed_page_vantages(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *s)
+{
+	sb_append(sb, "<table>\n<thead><tr><th>Vantage</th>");
+	sb_append(sb, state_head);
+	sb_append(sb, "<th>From</th></tr></thead>\n<tbody>\n");
+	for (size_t v = 0; v < d->n_vantages; v++) {
+		const struct graph_seed *c = &s->cells[v];
+		sb_appendf(sb, "<tr class=\"%s\" id=\"v", sev_class[c->severity]);
+		html_url(sb, c->vantage && *c->vantage ? c->vantage : "-");
+		sb_append(sb, "\"><td>");
+		html_text(sb, vantage_label(c->vantage));
+		sb_append(sb, "</td>");
+		state_cells(sb, c);
+		sb_append(sb, "<td>");
+		html_text(sb, c->source);
+		sb_append(sb, "</td></tr>\n");
+	}
+	sb_append(sb, "</tbody>\n</table>\n");
+	bool any = false;
+	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++) {
+		if (!d->periods[p] || !any_cell_graph(s, d->n_vantages, (enum graph_period)p))
+			continue;
+		any = true;
+		sb_appendf(sb, "<h2 id=\"p%s\">", graph_period_name((enum graph_period)p));
+		html_text(sb, graph_period_title((enum graph_period)p));
+		sb_append(sb, "</h2>\n");
+		for (int k = 0; k < GRAPH_KIND__COUNT; k++) {
+			sb_append(sb, "<h3>");
+			html_text(sb, graph_kind_title((enum graph_kind)k));
+			sb_append(sb, "</h3>\n<table class=\"side\"><tr>");
+			for (size_t v = 0; v < d->n_vantages; v++) {
+				sb_append(sb, "<th>");
+				html_text(sb, vantage_label(s->cells[v].vantage));
+				sb_append(sb, "</th>");
+			}
+			sb_append(sb, "</tr>\n<tr>");
+			for (size_t v = 0; v < d->n_vantages; v++) {
+				const struct graph_seed *c = &s->cells[v];
+				sb_append(sb, "<td>");
+				if (c->graphs[k][p]) {
+					char *rel = graph_image_rel_v(s->name, vantage_dir(d, c->vantage), (enum graph_kind)k,
+								      (enum graph_period)p);
+					sb_append(sb, "<img src=\"");
+					html_url(sb, rel);
+					sb_appendf(sb, "\" width=\"%d\" height=\"%d\" alt=\"", d->width, d->height);
+					html_text(sb, s->name);
+					sb_append(sb, " at ");
+					html_text(sb, vantage_label(c->vantage));
+					sb_appendf(sb, ": %s, %s\">", graph_kind_title((enum graph_kind)k),
+						   graph_period_title((enum graph_period)p));
+					free(rel);
+				} else {
+					sb_append(sb, "<span class=\"small\">No graph: ");
+					html_text(sb, c->no_graphs ? c->no_graphs : "not drawn");
+					sb_append(sb, ".</span>");
+				}
+				sb_append(sb, "</td>");
+			}
+			sb_append(sb, "</tr></table>\n");
+		}
+	}
+	if (!any)
+		sb_append(sb, "<p class=\"small\">No graphs at any vantage.</p>\n");
+	page_foot(sb, d);
+}
+
 static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const struct graph_seed *s)
 {
 	char *title = xasprintf("%s: %s", d->title, s->name);
@@ -722,7 +1038,8 @@ static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const 
 	free(title);
 	sb_append(sb, "<nav><a href=\"index.html\">All seeds</a>");
 	for (int p = 0; p < GRAPH_PERIOD__COUNT; p++)
-		if (d->periods[p] && any_graph(s, (enum graph_period)p))
+		if (d->periods[p] && (d->n_vantages > 1 && s->cells ? any_cell_graph(s, d->n_vantages, (enum graph_period)p)
+								     : any_graph(s, (enum graph_period)p)))
 			sb_appendf(sb, "<a href=\"#p%s\">%s</a>", graph_period_name((enum graph_period)p),
 				   graph_period_title((enum graph_period)p));
 	sb_append(sb, "</nav>\n<h1>");
@@ -736,6 +1053,11 @@ static void seed_page(struct strbuf *sb, const struct graph_dashboard *d, const 
 	if (s->schedule && *s->schedule) {
 		sb_append(sb, ", schedule ");
 		html_text(sb, s->schedule);
+	}
+	if (d->n_vantages > 1 && s->cells) {
+		sb_append(sb, "</p>\n");
+		seed_page_vantages(sb, d, s);
+		return;
 	}
 	sb_append(sb, "</p>\n<table>\n<thead><tr>");
 	sb_append(sb, state_head);

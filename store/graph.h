@@ -12,12 +12,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "store_rrd.h"
+
 enum graph_period { GRAPH_1D = 0, GRAPH_1W, GRAPH_1M, GRAPH_1Y, GRAPH_PERIOD__COUNT };
 
 enum graph_kind {
 	GRAPH_STAGES = 0, /* SMTP stage latency (ms), stacked by stage, with the session total */
 	GRAPH_DELIVERY,   /* delivery latency (s): average with the min/max band */
-	GRAPH_OUTCOMES,   /* share of probes per outcome (INBOX, junk, missing, deferred, ...) */
+	GRAPH_OUTCOMES,   /* share of probes per outcome (INBOX, junk, other folder, missing,
+			   * deferred, ...) */
 	GRAPH_RETRIES,    /* attempts per probe and time to acceptance (s) */
 	GRAPH_KIND__COUNT,
 };
@@ -55,7 +58,17 @@ struct graph_params {
 	enum graph_period period;
 	int width, height;    /* of the whole image (librrd's --full-size-mode) */
 	int64_t end_s;        /* the graph's right edge (Unix seconds) */
+	bool small;           /* outcomes only: the graph area alone (no title, axes or legend) at
+			       * width x height, for the dashboard's vantage table */
 };
+
+/* The latest step of rrd_path with a known outcome (one of accepted, deferred, rejected and
+ * failed known) in its AVERAGE archive at the file's own step, within the 90 days before end_s,
+ * fetched through daemon when given: *at_s gets the step's end (0: none found), out its values
+ * (NaN: unknown, or a data source the file does not have). For the dashboard's state of a
+ * vantage whose detail log is elsewhere. Returns 0, or -1 with *err (owned). */
+int graph_rrd_latest(const char *rrd_path, const char *daemon, int64_t end_s, struct store_rrd_sample *out,
+		     int64_t *at_s, char **err);
 
 /* Draws one graph. Returns 0, or -1 with *err (owned): librrd's message with the file named. */
 int graph_draw(const struct graph_params *p, char **err);
@@ -87,6 +100,12 @@ struct graph_seed {
 	const char *note;         /* e.g. "retry pending: attempt 2 at ..."; may be "" */
 	bool graphs[GRAPH_KIND__COUNT][GRAPH_PERIOD__COUNT]; /* drawn (the page shows these) */
 	const char *no_graphs;    /* why there are none (e.g. "no RRD file yet"), or NULL */
+	/* With several vantages (graph_dashboard.n_vantages > 1): */
+	const struct graph_seed *cells; /* the seed at each vantage, in graph_dashboard.vantages order
+					 * (each with its own state and graphs); NULL otherwise */
+	const char *vantage;      /* a cell's vantage ("": files without one) */
+	const char *source;       /* a cell's state came from: e.g. "detail log" or "RRD file"; may be NULL */
+	bool small;               /* a cell's small outcome graph (graph_small_rel) was drawn */
 };
 
 struct graph_dashboard {
@@ -97,11 +116,26 @@ struct graph_dashboard {
 	size_t n_seeds;
 	bool periods[GRAPH_PERIOD__COUNT]; /* the periods drawn in this run */
 	int width, height;
+	/* The vantages side by side: more than one makes the index a table of seeds (rows) by
+	 * vantages (columns, each with state, last outcome and a small outcome graph) and each
+	 * seed's page show the vantages' graphs side by side. "" names the files without one. */
+	const char *const *vantages;
+	size_t n_vantages;
+	int small_width, small_height; /* of the small outcome graphs */
 };
+
+#define GRAPH_SMALL_WIDTH 300
+#define GRAPH_SMALL_HEIGHT 60
 
 /* The file of a graph relative to the dashboard directory: "img/SEED/KIND-PERIOD.png".
  * Returns owned. Seed names are conf_check_name() names (no '/'). */
 char *graph_image_rel(const char *seed, enum graph_kind k, enum graph_period p);
+/* The same for the file of a vantage in a dashboard of several: "img/SEED/vantage-VANTAGE/KIND-
+ * PERIOD.png"; vantage NULL or "" as graph_image_rel. Returns owned. */
+char *graph_image_rel_v(const char *seed, const char *vantage, enum graph_kind k, enum graph_period p);
+/* The small outcome graph of a vantage's cell: "img/SEED/[vantage-VANTAGE/]outcomes-PERIOD-small.png".
+ * Returns owned. */
+char *graph_small_rel(const char *seed, const char *vantage, enum graph_period p);
 /* The page of a seed relative to the dashboard directory: "seed-SEED.html". Returns owned. */
 char *graph_page_rel(const char *seed);
 

@@ -27,7 +27,7 @@ int rrd_dl_load(char **err)
 		S(c_connect, "rrdc_connect"), S(c_disconnect, "rrdc_disconnect"), S(c_update, "rrdc_update"),
 		S(c_info, "rrdc_info"),       S(c_last, "rrdc_last"),             S(c_create, "rrdc_create"),
 		S(c_flush, "rrdc_flush"),     S(fetch_r, "rrd_fetch_r"),         S(c_fetch, "rrdc_fetch"),
-		S(freemem, "rrd_freemem"),
+		S(freemem, "rrd_freemem"),   S(tune, "rrd_tune"),
 #undef S
 	};
 	if (loaded)

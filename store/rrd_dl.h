@@ -36,6 +36,7 @@ struct rrd_dl {
 	int (*c_fetch)(const char *, const char *, time_t *, time_t *, unsigned long *, unsigned long *, char ***,
 		       rrd_value_t **);
 	void (*freemem)(void *);
+	int (*tune)(int, char **);
 };
 
 /* Loads librrd once. Returns 0, or -1 with *err (owned, may be NULL) saying why. */
@@ -63,6 +64,7 @@ extern struct rrd_dl rrd_dl_api;
 #define rrd_fetch_r (rrd_dl_api.fetch_r)
 #define rrdc_fetch (rrd_dl_api.c_fetch)
 #define rrd_freemem (rrd_dl_api.freemem)
+#define rrd_tune (rrd_dl_api.tune)
 #endif
 
 #endif

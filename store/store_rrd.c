@@ -3,15 +3,21 @@
  * rate-limited complaints (collectd's utils_complain.h pattern). */
 #include "store_rrd.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +67,8 @@ static const struct {
 	[STORE_RRD_INBOX] = { "inbox", "0", "1" },
 	[STORE_RRD_ATTEMPTS] = { "attempts", "0", "U" },
 	[STORE_RRD_ACCEPT_AFTER] = { "accept_after", "0", "U" },
+	[STORE_RRD_MISSING] = { "missing", "0", "1" },
+	[STORE_RRD_JUNK] = { "junk", "0", "1" },
 };
 
 const char *store_rrd_ds_name(enum store_rrd_ds ds)
@@ -183,6 +191,9 @@ struct rrd_file {
 	struct store_rrd_layout layout; /* what it was checked against */
 	int64_t last_s;                 /* last update time written or read; 0: read it */
 	int64_t prev_s;                 /* the file's last update before the latest write (0: unknown) */
+	bool legacy;                    /* the layout before missing and junk (a remote daemon's file
+					 * that could not be migrated): updated without those two */
+	bool legacy_warned;
 	/* complaints */
 	bool failing;
 	int64_t quiet_until_ms;
@@ -247,6 +258,187 @@ char *store_rrd_path(const struct store_rrd *s, const char *seed)
 	if (s->remote)
 		return s->vantage ? xasprintf("%s/%s.rrd", s->vantage, seed) : xasprintf("%s.rrd", seed);
 	return s->vantage ? xasprintf("%s/%s/%s.rrd", s->dir, s->vantage, seed) : xasprintf("%s/%s.rrd", s->dir, seed);
+}
+
+char *store_rrd_path_v(const struct store_rrd *s, const char *vantage, const char *seed)
+{
+	bool v = vantage && *vantage;
+	if (s->remote)
+		return v ? xasprintf("%s/%s.rrd", vantage, seed) : xasprintf("%s.rrd", seed);
+	return v ? xasprintf("%s/%s/%s.rrd", s->dir, vantage, seed) : xasprintf("%s/%s.rrd", s->dir, seed);
+}
+
+bool store_rrd_name_ok(const char *s, size_t len)
+{
+	if (len < 1 || len > 64 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* "NAME.rrd" with a valid NAME. */
+static bool rrd_name(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 4 && strcmp(s + n - 4, ".rrd") == 0 && store_rrd_name_ok(s, n - 4);
+}
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *nm, char *owned)
+{
+	if (nm->n == nm->cap) {
+		nm->cap = nm->cap ? nm->cap * 2 : 16;
+		nm->v = xrealloc(nm->v, nm->cap * sizeof *nm->v);
+	}
+	nm->v[nm->n++] = owned;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void store_rrd_list_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int list_local(const char *dir, struct names *nm, char **err)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (rrd_name(e->d_name)) {
+			names_add(nm, xstrdup(e->d_name));
+			continue;
+		}
+		if (!store_rrd_name_ok(e->d_name, strlen(e->d_name)))
+			continue;
+		char *sub = xasprintf("%s/%s", dir, e->d_name);
+		DIR *sd = opendir(sub);
+		free(sub);
+		if (!sd)
+			continue; /* not a directory, or unreadable */
+		struct dirent *f;
+		while ((f = readdir(sd)) != NULL)
+			if (rrd_name(f->d_name))
+				names_add(nm, xasprintf("%s/%s", e->d_name, f->d_name));
+		closedir(sd);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* With a remote daemon: its LIST RECURSIVE / (librrd's rrdc_list is declared but not exported
+ * by Debian's librrd 1.7.2), on a connection of our own: "N RRDs" and N lines of names. */
+static int list_remote(const char *addr, struct names *nm, char **err)
+{
+	char host[256], port[16];
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t hl = colon ? (size_t)(colon - addr) : 0;
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (!colon || hl == 0 || hl >= sizeof host || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof port) {
+		*err = xasprintf("rrdcached %s: not host:port", addr);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof port, "%s", colon + 1);
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0) {
+		*err = xasprintf("rrdcached %s: %s", addr, gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		struct timeval tv = { 10, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		*err = xasprintf("rrdcached %s: LIST: cannot connect: %s", addr, strerror(errno));
+		return -1;
+	}
+	static const char cmd[] = "LIST RECURSIVE /\n";
+	FILE *fp = NULL;
+	int rc = -1;
+	if (send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof cmd - 1) || !(fp = fdopen(fd, "r"))) {
+		*err = xasprintf("rrdcached %s: LIST: %s", addr, strerror(errno));
+		if (!fp)
+			close(fd);
+		return -1;
+	}
+	char line[4096];
+	if (!fgets(line, sizeof line, fp)) {
+		*err = xasprintf("rrdcached %s: LIST: no answer", addr);
+		goto out;
+	}
+	long count = strtol(line, NULL, 10);
+	if (count < 0) {
+		line[strcspn(line, "\r\n")] = '\0';
+		*err = xasprintf("rrdcached %s: LIST: %s", addr, line);
+		goto out;
+	}
+	for (long i = 0; i < count; i++) {
+		if (!fgets(line, sizeof line, fp)) {
+			*err = xasprintf("rrdcached %s: LIST: %ld of %ld names", addr, i, count);
+			goto out;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		const char *name = line[0] == '/' ? line + 1 : line;
+		const char *slash = strchr(name, '/');
+		if (!slash ? rrd_name(name)
+			   : (!strchr(slash + 1, '/') && store_rrd_name_ok(name, (size_t)(slash - name)) && rrd_name(slash + 1)))
+			names_add(nm, xstrdup(name));
+	}
+	rc = 0;
+out:
+	fclose(fp);
+	return rc;
+}
+
+int store_rrd_list(struct store_rrd *s, char ***out, size_t *n, char **err)
+{
+	struct names nm = { 0 };
+	int rc = s->remote ? list_remote(s->daemon, &nm, err) : list_local(s->dir, &nm, err);
+	if (rc < 0) {
+		store_rrd_list_free(nm.v, nm.n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
+	if (nm.n)
+		qsort(nm.v, nm.n, sizeof *nm.v, cmp_str);
+	*out = nm.v;
+	*n = nm.n;
+	return 0;
 }
 
 static struct rrd_file *file_get(struct store_rrd *s, const char *seed)
@@ -450,9 +642,9 @@ static void append_names(struct strbuf *sb, const struct seen *sn)
 		sb_appendf(sb, "%s%s", i ? " " : "", sn->ds[i].name);
 }
 
-/* The first difference between what the file has and what the layout needs, in words; NULL
- * when none. Returns owned. */
-static char *layout_diff(const struct seen *sn, const struct store_rrd_layout *l)
+/* The first difference between what the file has and what the layout needs with the first
+ * n_ds data sources, in words; NULL when none. Returns owned. */
+static char *layout_diff(const struct seen *sn, const struct store_rrd_layout *l, size_t n_ds)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -461,7 +653,7 @@ static char *layout_diff(const struct seen *sn, const struct store_rrd_layout *l
 			   l->step_s);
 		goto out;
 	}
-	bool names_ok = sn->n_ds == STORE_RRD_DS__COUNT;
+	bool names_ok = sn->n_ds == n_ds;
 	for (size_t i = 0; names_ok && i < sn->n_ds; i++)
 		names_ok = strcmp(sn->ds[i].name, ds_def[i].name) == 0;
 	if (!names_ok) {
@@ -548,7 +740,177 @@ static rrd_info_t *file_info(struct store_rrd *s, const char *path, char **err)
 	return info;
 }
 
-static int check_file(struct store_rrd *s, const char *path, const struct store_rrd_layout *l, char **err)
+/* The arguments that add missing and junk to a file of heartbeat_s: "DS:missing:GAUGE:...". */
+static void added_ds_args(int64_t heartbeat_s, char *out[STORE_RRD_DS__COUNT - STORE_RRD_DS_LEGACY_COUNT])
+{
+	for (size_t i = STORE_RRD_DS_LEGACY_COUNT; i < STORE_RRD_DS__COUNT; i++)
+		out[i - STORE_RRD_DS_LEGACY_COUNT] = xasprintf("DS:%s:GAUGE:%" PRId64 ":%s:%s", ds_def[i].name,
+								heartbeat_s, ds_def[i].min, ds_def[i].max);
+}
+
+#define N_ADDED (STORE_RRD_DS__COUNT - STORE_RRD_DS_LEGACY_COUNT)
+
+static int copy_fd(int from, int to)
+{
+	char buf[65536];
+	if (lseek(from, 0, SEEK_SET) < 0)
+		return -1;
+	for (;;) {
+		ssize_t n = read(from, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -1;
+			off += w;
+		}
+	}
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Adds missing and junk to a local file of the layout before them: with rrdcached, what it holds
+ * for the file is written first; the file is locked (fcntl, as librrd's own updates lock it, so
+ * a concurrent update fails instead of being lost), copied to a temporary name in its
+ * directory, rrd_tune'd there (librrd rewrites the copy), checked (the whole layout, the last
+ * update), given the file's owner and mode, and renamed over the file. Any failure leaves the
+ * file as it was. */
+static int migrate_file(struct store_rrd *s, const char *path, const struct store_rrd_layout *l, char **err)
+{
+	if (s->daemon) {
+		if (daemon_connect(s, path, err) < 0)
+			return -1;
+		sigset_t old;
+		pipe_block(&old);
+		rrd_clear_error();
+		int st = rrdc_flush(path);
+		pipe_restore(&old);
+		if (st != 0) {
+			*err = daemon_failed(s, path, "FLUSH (before migrating the file)", st);
+			return -1;
+		}
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		*err = xasprintf("%s: cannot open it to migrate it: %s", path, strerror(errno));
+		return -1;
+	}
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &lk) < 0) {
+		*err = xasprintf("%s: cannot lock it to migrate it (%s): will try again", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	struct stat st;
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (slash)
+		*slash = '\0';
+	char *tmp = slash ? xasprintf("%s/.%s.%ld.%u.tmp", dir, base, (long)getpid(), s->tmp_seq++)
+			  : xasprintf(".%s.%ld.%u.tmp", base, (long)getpid(), s->tmp_seq++);
+	char *added[N_ADDED];
+	added_ds_args(l->heartbeat_s, added);
+	int rc = -1, tfd = -1;
+	bool made = false;
+	if (fstat(fd, &st) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rrd_clear_error();
+	time_t last_before = rrd_last_r(path);
+	if (last_before <= 0) {
+		*err = rrd_message(path, "cannot read its last update (not migrated)");
+		goto out;
+	}
+	tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (tfd < 0) {
+		*err = xasprintf("%s: cannot migrate it: %s: %s", path, tmp, strerror(errno));
+		goto out;
+	}
+	made = true;
+	if (copy_fd(fd, tfd) < 0 || fsync(tfd) < 0 || close(tfd) < 0) {
+		tfd = -1;
+		*err = xasprintf("%s: cannot migrate it: copy to %s: %s", path, tmp, strerror(errno));
+		goto out;
+	}
+	tfd = -1;
+	/* rrd_tune(argc, argv) as `rrdtool tune FILE DS:...`: argv[0] is the command. */
+	char *argv[2 + N_ADDED + 1];
+	argv[0] = (char *)"tune";
+	argv[1] = tmp;
+	for (size_t i = 0; i < N_ADDED; i++)
+		argv[2 + i] = added[i];
+	argv[2 + N_ADDED] = NULL;
+	rrd_clear_error();
+	if (rrd_tune(2 + N_ADDED, argv) != 0) {
+		*err = rrd_message(path, "cannot migrate it: rrd_tune");
+		goto out;
+	}
+	rrd_clear_error();
+	rrd_info_t *info = rrd_info_r(tmp);
+	if (!info) {
+		*err = rrd_message(path, "cannot migrate it: the migrated copy cannot be read");
+		goto out;
+	}
+	struct seen *sn = xmalloc(sizeof *sn);
+	seen_collect(info, sn);
+	rrd_info_free(info);
+	char *diff = layout_diff(sn, l, STORE_RRD_DS__COUNT);
+	free(sn);
+	rrd_clear_error();
+	time_t last_after = rrd_last_r(tmp);
+	if (diff || last_after != last_before) {
+		*err = xasprintf("%s: cannot migrate it: the migrated copy %s", path,
+				 diff ? diff : "has another last update");
+		free(diff);
+		goto out;
+	}
+	if (chmod(tmp, st.st_mode & 07777) < 0 || (geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) < 0) ||
+	    fsync_path(tmp) < 0) {
+		*err = xasprintf("%s: cannot migrate it: %s: %s", path, tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		*err = xasprintf("%s: cannot migrate it: rename from %s: %s", path, tmp, strerror(errno));
+		goto out;
+	}
+	made = false;
+	if (slash)
+		fsync_path(*dir ? dir : "/");
+	rc = 0;
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (made)
+		unlink(tmp);
+	close(fd); /* releases the lock */
+	for (size_t i = 0; i < N_ADDED; i++)
+		free(added[i]);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+/* Checks path against l; f (NULL for store_rrd_check) is the store's entry of the file: a file of
+ * the layout before missing and junk is migrated (local) or updated in that layout (remote). */
+static int check_file(struct store_rrd *s, struct rrd_file *f, const char *path, const struct store_rrd_layout *l,
+		      char **err)
 {
 	rrd_info_t *info = file_info(s, path, err);
 	if (!info)
@@ -556,10 +918,41 @@ static int check_file(struct store_rrd *s, const char *path, const struct store_
 	struct seen *sn = xmalloc(sizeof *sn);
 	seen_collect(info, sn);
 	rrd_info_free(info);
-	char *diff = layout_diff(sn, l);
+	char *diff = layout_diff(sn, l, STORE_RRD_DS__COUNT);
+	char *legacy = diff ? layout_diff(sn, l, STORE_RRD_DS_LEGACY_COUNT) : NULL;
+	bool is_legacy = diff && !legacy;
 	free(sn);
+	free(legacy);
+	if (f)
+		f->legacy = false;
 	if (!diff)
 		return 0;
+	if (is_legacy && !f) {
+		*err = xasprintf("%s: the file has the layout before the data sources missing and junk (an update "
+				 "migrates it)", path);
+		free(diff);
+		return -1;
+	}
+	if (is_legacy && s->remote) {
+		f->legacy = true;
+		if (!f->legacy_warned) {
+			log_warnx("event=rrd status=legacy file=%s daemon=%s: the file has no data sources missing and "
+				  "junk and cannot be migrated through rrdcached: updated without them. To add them, "
+				  "on the daemon's host: rrdtool flushcached --daemon %s %s && rrdtool tune "
+				  "BASE/%s DS:missing:GAUGE:%" PRId64 ":0:1 DS:junk:GAUGE:%" PRId64 ":0:1",
+				  path, s->daemon, s->daemon, path, path, l->heartbeat_s, l->heartbeat_s);
+			f->legacy_warned = true;
+		}
+		free(diff);
+		return 0;
+	}
+	if (is_legacy) {
+		free(diff);
+		if (migrate_file(s, path, l, err) < 0)
+			return -1;
+		log_info("event=rrd status=migrated file=%s added=\"missing junk\"", path);
+		return 0;
+	}
 	*err = xasprintf("%s: not updated: the file has another layout: %s. It is left as it is: move it away "
 			 "to start a new file", path, diff);
 	free(diff);
@@ -571,7 +964,7 @@ int store_rrd_check(struct store_rrd *s, const char *seed, const struct store_rr
 	if (rrd_dl_load(err) < 0)
 		return -1;
 	char *path = store_rrd_path(s, seed);
-	int rc = check_file(s, path, layout, err);
+	int rc = check_file(s, NULL, path, layout, err);
 	free(path);
 	return rc;
 }
@@ -698,7 +1091,7 @@ static int ensure_file(struct store_rrd *s, struct rrd_file *f, const struct sto
 			return 0;
 		}
 	}
-	return check_file(s, f->path, l, err);
+	return check_file(s, f, f->path, l, err);
 }
 
 /* ---- updates ---- */
@@ -730,12 +1123,12 @@ static int read_last(struct store_rrd *s, const char *path, int64_t *out, char *
 	return 0;
 }
 
-static char *format_update(int64_t t, const struct store_rrd_sample *v)
+static char *format_update(int64_t t, const struct store_rrd_sample *v, size_t n_ds)
 {
 	struct strbuf sb;
 	sb_init(&sb);
 	sb_appendf(&sb, "%" PRId64, t);
-	for (size_t i = 0; i < STORE_RRD_DS__COUNT; i++) {
+	for (size_t i = 0; i < n_ds; i++) {
 		if (isnan(v->v[i]) || isinf(v->v[i]))
 			sb_append(&sb, ":U");
 		else
@@ -746,9 +1139,10 @@ static char *format_update(int64_t t, const struct store_rrd_sample *v)
 	return out;
 }
 
-static int write_update(struct store_rrd *s, const char *path, int64_t t, const struct store_rrd_sample *v, char **err)
+static int write_update(struct store_rrd *s, const char *path, int64_t t, const struct store_rrd_sample *v,
+			size_t n_ds, char **err)
 {
-	char *val = format_update(t, v);
+	char *val = format_update(t, v, n_ds);
 	const char *argv[1] = { val };
 	int rc = 0;
 	rrd_clear_error();
@@ -803,7 +1197,7 @@ static int do_update(struct store_rrd *s, struct rrd_file *f, const struct store
 	if (t <= f->last_s)
 		t = f->last_s + 1;
 	int64_t prev = f->last_s;
-	if (write_update(s, f->path, t, v, err) < 0) {
+	if (write_update(s, f->path, t, v, f->legacy ? STORE_RRD_DS_LEGACY_COUNT : STORE_RRD_DS__COUNT, err) < 0) {
 		/* Someone else (another mailcanary process) may have written meanwhile: once more
 		 * after its last update. */
 		int64_t last;
@@ -816,7 +1210,7 @@ static int do_update(struct store_rrd *s, struct rrd_file *f, const struct store
 		*err = NULL;
 		t = last + 1;
 		prev = last;
-		if (write_update(s, f->path, t, v, err) < 0)
+		if (write_update(s, f->path, t, v, f->legacy ? STORE_RRD_DS_LEGACY_COUNT : STORE_RRD_DS__COUNT, err) < 0)
 			return -1;
 	}
 	f->prev_s = prev;
@@ -872,11 +1266,16 @@ int store_rrd_update(struct store_rrd *s, const char *seed, const struct store_r
 
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err)
 {
+	return store_rrd_flush_v(s, s->vantage, seed, err);
+}
+
+int store_rrd_flush_v(struct store_rrd *s, const char *vantage, const char *seed, char **err)
+{
 	if (!s->daemon)
 		return 0;
 	if (rrd_dl_load(err) < 0)
 		return -1;
-	char *path = store_rrd_path(s, seed);
+	char *path = store_rrd_path_v(s, vantage, seed);
 	int rc = 0;
 	if (daemon_connect(s, path, err) < 0) {
 		rc = -1;

@@ -11,9 +11,12 @@
 #define MON_STORE_STORE_RRD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* The data sources, in file order (DESIGN.md, RRD). All GAUGE. */
+/* The data sources, in file order (DESIGN.md, RRD). All GAUGE. missing and junk came later:
+ * files made before them (the first STORE_RRD_DS_LEGACY_COUNT data sources, the rest of the
+ * layout the same) are migrated in place when the store meets them (see store_rrd_update). */
 enum store_rrd_ds {
 	STORE_RRD_CONNECT = 0, /* ms per SMTP stage, as the JSON result's smtp.ms */
 	STORE_RRD_BANNER,
@@ -33,8 +36,13 @@ enum store_rrd_ds {
 	STORE_RRD_INBOX,        /* 1 read back from INBOX, 0 found elsewhere or missing */
 	STORE_RRD_ATTEMPTS,     /* SMTP attempts of the probe */
 	STORE_RRD_ACCEPT_AFTER, /* s, smtp.accepted_after_s */
+	STORE_RRD_MISSING,      /* 1 never reached the mailbox (readback missing or bounced), 0 found */
+	STORE_RRD_JUNK,         /* 1 found in the junk folder, 0 found elsewhere or missing */
 	STORE_RRD_DS__COUNT,
 };
+
+/* The data sources of files made before missing and junk. */
+#define STORE_RRD_DS_LEGACY_COUNT STORE_RRD_MISSING
 
 /* The DS name in the file ("connect", ..., "accept_after"); NULL out of range. */
 const char *store_rrd_ds_name(enum store_rrd_ds ds);
@@ -89,12 +97,33 @@ void store_rrd_free(struct store_rrd *s);
  * daemon "[VANTAGE/]SEED.rrd" relative to the daemon's base directory. Returns owned. */
 char *store_rrd_path(const struct store_rrd *s, const char *seed);
 
+/* The file of seed for another vantage ("" or NULL: none) under the same rrd_dir or daemon:
+ * as store_rrd_path() of a store with that vantage. Returns owned. */
+char *store_rrd_path_v(const struct store_rrd *s, const char *vantage, const char *seed);
+
+/* The RRD files there are, as "[VANTAGE/]SEED.rrd" relative to rrd_dir (or, with a remote
+ * daemon, to its base directory, from its LIST RECURSIVE command): *.rrd in rrd_dir and in its
+ * subdirectories whose names are vantage names (letters, digits, '.', '_', '-', starting with a
+ * letter or digit), not hidden ones. *out (owned, each string owned) sorted; a missing rrd_dir
+ * is an empty list. Returns 0, or -1 with *err (owned). */
+int store_rrd_list(struct store_rrd *s, char ***out, size_t *n, char **err);
+void store_rrd_list_free(char **v, size_t n);
+
+/* A name fit for a seed or vantage (as conf_check_name). */
+bool store_rrd_name_ok(const char *s, size_t len);
+
 /* Writes one sample for seed at t_s (Unix seconds). The file is created when missing (local
  * files: under a temporary name in the same directory, then linked to its name, never
  * replacing a file; remote daemon: its CREATE without overwrite). An existing file is checked
  * against layout and the data sources once per store (again after a failure or a layout
  * change): another layout is refused with a message naming the file and what differs, and the
- * file is left alone. The time written is t_s, moved to the end of its step when layout->align,
+ * file is left alone. A file of the layout before missing and junk (the same but for those two)
+ * is migrated first: local files (also with rrdcached on a unix socket, flushed first) get the
+ * two data sources added by librrd's rrd_tune on a copy under a temporary name, checked and
+ * renamed over the file while it is locked (owner and mode kept, every value kept); on failure
+ * the file is left as it was and the update fails. A remote daemon's file cannot be migrated
+ * from here: it is updated in its old layout (without missing and junk), with one warning per
+ * store that says how to migrate it on the daemon's host. The time written is t_s, moved to the end of its step when layout->align,
  * and at least one second after the file's last update (librrd refuses older ones); *written_s
  * gets it (may be NULL).
  * Returns 0, or -1 with *err (owned, when err is not NULL). Failures are also logged,
@@ -123,9 +152,12 @@ int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct st
 /* With rrdcached: asks it to write what it holds for seed's file (before reading the file
  * directly, e.g. to graph it). Without: nothing to do. Returns 0, or -1 with *err (owned). */
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err);
+/* The same for seed's file of another vantage ("" or NULL: none). */
+int store_rrd_flush_v(struct store_rrd *s, const char *vantage, const char *seed, char **err);
 
 /* Checks an existing file against the layout this store would create for it. Returns 0, or -1
- * with *err (owned): the file and the first difference, or why it could not be read. */
+ * with *err (owned): the file and the first difference, or why it could not be read. A file of
+ * the layout before missing and junk is -1 too (it says so: store_rrd_update would migrate it). */
 int store_rrd_check(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout, char **err);
 
 #endif

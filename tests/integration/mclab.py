@@ -17,6 +17,25 @@ def lab():
         return json.load(f)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 for a server a test starts itself (rrdcached): free, from the lab's
+    port range, not in the lab's port registry (tests/lab/lab.py), and recorded there for this
+    process so that no lab started meanwhile takes it (the entry is dropped once the process has
+    exited)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+    import lab as labmod
+    with labmod.Lock():
+        reg = labmod._registry_live(labmod._registry_load())
+        reserved = set()
+        for ent in reg.values():
+            reserved.update(ent.get("ports", []))
+        port = labmod.PortPicker(reserved).pick()
+        ent = reg.setdefault("test-pid-%d" % os.getpid(), {"ports": [], "pids": [os.getpid()]})
+        ent["ports"].append(port)
+        labmod._registry_save(reg)
+    return port
+
+
 def q(s):
     """A libconfig string literal."""
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -411,7 +411,8 @@ for s in PROBED:
     if not cmd:
         rep.check("outcomes of %s: command printed" % s, False)
         continue
-    names = ["o_failed", "o_rejected", "o_deferred", "o_unknown", "o_missing", "o_junk", "o_noread", "o_inbox"]
+    names = ["o_failed", "o_rejected", "o_deferred", "o_unknown", "o_missing", "o_junk", "o_other", "o_noread",
+             "o_inbox"]
     script = cmd[0].replace(" >/dev/null", "").replace(
         "rrdtool graph ", "rrdtool graph /dev/null ", 1) + " " + " ".join(
         "PRINT:%s_a:%s=%%.1lf" % (n, n) for n in names)

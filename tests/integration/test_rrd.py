@@ -2,7 +2,9 @@
 """RRD files through the real CLI against the lab: a probe round writes one update per probe to
 rrd_dir/[vantage/]SEED.rrd, and `rrdtool fetch` on the file gives back what the JSON result
 reported (stage ms, total, the outcome flags, attempts, accept_after, and after a readback
-delivery_s and inbox); a file of another layout is refused with an error naming it and left
+delivery_s, inbox, missing and junk: a probe filed into Junk by the lab's Sieve rule and one never
+found); a file of the layout before missing and junk is migrated in place with every value kept
+(and, on a remote rrdcached, updated in its layout with one warning); a file of another layout is refused with an error naming it and left
 byte for byte; the daemon (`run`) writes the same way; and with `rrdcached` configured the
 updates go through a real rrdcached started here (on a unix socket, and on 127.0.0.1:PORT where
 files are named relative to its base directory): its STATS count them, the file does not have
@@ -28,7 +30,8 @@ IMAP = L["imap"]
 USER = "seed1@seed-a.test"
 STAGES = ["connect", "banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "eod"]
 DS = STAGES + ["total", "delivery", "accepted", "deferred", "rejected", "failed", "inbox", "attempts",
-               "accept_after"]
+               "accept_after", "missing", "junk"]
+LEGACY_DS = DS[:-2]  # the layout before missing and junk
 daemons = []  # rrdcached and mailcanary processes started here, stopped by pid
 
 
@@ -58,8 +61,10 @@ def sender(name, port):
 SENDERS = [sender("pf", PF["mx"]), sender("ok", L["sinks"]["ok"]), sender("r432", L["sinks"]["rcpt432"])]
 
 
-def seed(name, via, imap=False, schedule="hourly"):
+def seed(name, via, imap=False, schedule="hourly", headers=None):
     s = {"name": name, "address": USER if via == "pf" else "seed1@sink.test", "sender": via, "schedule": schedule}
+    if headers:
+        s["headers"] = headers
     if imap:
         s["imap"] = {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": USER,
                      "password_file": L["users"][USER]["secret_file"], "ca_file": L["ca_file"]}
@@ -129,10 +134,13 @@ def expected(r):
     want["delivery"] = rb.get("delivery_s") if rb.get("status") == "found" else None
     if rb.get("status") == "found":
         want["inbox"] = 1.0 if rb.get("folder") == "INBOX" and not rb.get("junk") else 0.0
+        want["missing"] = 0.0
+        want["junk"] = 1.0 if rb.get("junk") else 0.0
     elif rb.get("status") in ("missing", "bounced"):
-        want["inbox"] = 0.0
+        want["inbox"] = want["junk"] = 0.0
+        want["missing"] = 1.0
     else:
-        want["inbox"] = None
+        want["inbox"] = want["missing"] = want["junk"] = None
     return want
 
 
@@ -302,6 +310,86 @@ rep.check("mismatch: nothing else created next to it", os.listdir(os.path.dirnam
           str(os.listdir(os.path.dirname(path))))
 
 # ---------------------------------------------------------------------------
+# missing and junk: a probe the lab's Sieve rule files into Junk puts 1 into junk, one that is
+# never found (smtp-sink accepts and drops it) 1 into missing, each 0 into the other
+
+conf = wd.config("placement", SENDERS, [seed("junk", "pf", imap=True, headers=["X-Lab-Junk: yes"]),
+                                        seed("missing", "ok", imap=True)],
+                 extra='retry: { schedule = []; };\nreadback: { timeout = "6s"; late = "0s"; };\n')
+rc, fin, err = probe(conf)
+rep.check("placement: junk found in the junk folder, missing not found",
+          fin.get("junk", {}).get("readback", {}).get("junk") is True
+          and fin.get("missing", {}).get("readback", {}).get("status") == "missing",
+          "rc %d %s err %s" % (rc, json.dumps({k: v.get("readback") for k, v in fin.items()})[:600], err[-300:]))
+for name, want_m, want_j in (("junk", 0.0, 1.0), ("missing", 1.0, 0.0)):
+    if name not in fin:
+        continue
+    path = os.path.join(state("placement"), "rrd", name + ".rrd")
+    check_file("placement " + name, path, fin[name], cfs=("AVERAGE", "MAX"))
+    t = step_end(epoch_s(fin[name]["sent_at"]), 3600)
+    names, rows = fetch(path, "AVERAGE", t - 3600, t)
+    row = rows.get(t, {})
+    rep.check("placement %s: rrdtool fetch gives missing %g, junk %g, inbox 0" % (name, want_m, want_j),
+              row.get("missing") == want_m and row.get("junk") == want_j and row.get("inbox") == 0.0, str(row))
+
+# ---------------------------------------------------------------------------
+# a file of the layout before missing and junk is migrated in place and keeps its data
+
+
+def legacy_args(ds):
+    lim = {"accepted": "1", "deferred": "1", "rejected": "1", "failed": "1", "inbox": "1"}
+    a = ["DS:%s:GAUGE:7200:0:%s" % (d, lim.get(d, "U")) for d in ds]
+    for ppr, rows in ((1, 2400), (24, 731), (168, 522)):
+        for cf in ("AVERAGE", "MIN", "MAX"):
+            a.append("RRA:%s:0.5:%d:%d" % (cf, ppr, rows))
+    return a + ["RRA:HWPREDICT:168:0.1:0.0035:24"]
+
+
+conf = config("legacy", [seed("plain", "ok")])
+path = os.path.join(state("legacy"), "rrd", "plain.rrd")
+os.makedirs(os.path.dirname(path))
+hour_now = int(time.time()) // 3600 * 3600
+first = hour_now - 40 * 3600
+subprocess.run(["rrdtool", "create", path, "--step", "3600", "--start", str(first - 3600)] + legacy_args(LEGACY_DS),
+               check=True)
+old_rows = {}
+ups = []
+for k in range(40):
+    t = first + k * 3600
+    vals = [str(k % 7 + 1)] * 9 + ["%d.5" % k, "3", "1", "0", "0", "0", str(k % 2), "1", "U"]
+    old_rows[t] = vals
+    ups.append("%d:%s" % (t, ":".join(vals)))
+subprocess.run(["rrdtool", "update", path] + ups, check=True)
+os.chmod(path, 0o640)
+ino = os.stat(path).st_ino
+names0, before = fetch(path, "AVERAGE", first - 3600, first + 40 * 3600)
+rc, out, err = mclab.run(["-v", "-c", conf, "probe", "--json"], timeout=120)
+fin = {x["seed"]: x for x in (json.loads(ln) for ln in out.splitlines() if ln.strip()) if x.get("final")}
+rep.check("legacy: the probe ran (accepted), one line says the file was migrated",
+          rc == 0 and "plain" in fin and err.count("event=rrd status=migrated file=%s" % path) == 1
+          and "status=failed" not in err, "rc %d err %s" % (rc, err[-600:]))
+inf = info(path)
+rep.check("legacy: the file now has the 20 data sources in order (missing, junk last)",
+          [k[3:-7] for k in sorted((k for k in inf if k.startswith("ds[") and k.endswith("].index")),
+                                   key=lambda k: int(inf[k]))] == DS, str([k for k in inf if k.endswith("].index")]))
+names1, after = fetch(path, "AVERAGE", first - 3600, first + 40 * 3600)
+kept = [t for t in before if any(not math.isnan(before[t][d]) for d in names0)]
+lost = ["%d %s" % (t, d) for t in kept for d in names0 if not same(after.get(t, {}).get(d, float("nan")), before[t][d])
+        and not (math.isnan(before[t][d]) and math.isnan(after.get(t, {}).get(d, float("nan"))))]
+rep.check("legacy: every value of the old file kept (%d rows), missing and junk unknown there" % len(kept),
+          len(kept) >= 39 and not lost and all(math.isnan(after[t]["missing"]) and math.isnan(after[t]["junk"])
+                                               for t in kept), "; ".join(lost[:5]))
+if "plain" in fin:
+    check_file("legacy new update", path, fin["plain"], cfs=("AVERAGE",))
+st = os.stat(path)
+rep.check("legacy: mode 0640 kept, a new file renamed into place, no temporary left",
+          st.st_mode & 0o7777 == 0o640 and st.st_ino != ino and os.listdir(os.path.dirname(path)) == ["plain.rrd"],
+          "mode %o ino %d/%d files %s" % (st.st_mode & 0o7777, st.st_ino, ino, os.listdir(os.path.dirname(path))))
+rc, fin2, err = probe(conf)
+rep.check("legacy: the next probe writes without migrating again", rc == 0 and "migrated" not in err
+          and "status=failed" not in err, err[-300:])
+
+# ---------------------------------------------------------------------------
 # rrd = false: no RRD file, nothing logged about them, the probe as usual
 
 conf = config("off", [seed("plain", "ok")], extra="rrd = false;\n")
@@ -399,6 +487,28 @@ if up:
     for n in ("inbox", "plain"):
         if n in fin:
             check_file("rrdcached " + n, files[n], fin[n], cfs=("AVERAGE", "MAX"))
+    # a file of the layout before missing and junk, with an update the daemon still holds: it is
+    # flushed, then migrated in place; the held value and the new one both end up in the file
+    lpath = os.path.join(base, "rrd", "lab1", "oldunix.rrd")
+    hour = int(time.time()) // 3600 * 3600
+    subprocess.run(["rrdtool", "create", lpath, "--step", "3600", "--start", str(hour - 7200)]
+                   + legacy_args(LEGACY_DS), check=True)
+    held = daemon_cmd(sock, "UPDATE %s %d:%s" % (lpath, hour - 3600, ":".join(["1"] * 9 + ["42", "U", "1", "0", "0",
+                                                                                       "0", "U", "1", "U"])))
+    conf = config("cached-legacy", [seed("oldunix", "ok")], extra='rrd_dir = %s;\nrrdcached = %s;\nvantage = "lab1";\n' % (
+        mclab.q(os.path.join(base, "rrd")), mclab.q("unix:" + sock)))
+    rc, out, err = mclab.run(["-v", "-c", conf, "probe", "--json"], timeout=120)
+    fin = {x["seed"]: x for x in (json.loads(ln) for ln in out.splitlines() if ln.strip()) if x.get("final")}
+    rep.check("rrdcached legacy: held update accepted, probe ran, the file migrated (logged), nothing failed",
+              held[0].startswith("0 ") and rc == 0 and "oldunix" in fin and "event=rrd status=migrated file=%s" % lpath
+              in err and "status=failed" not in err, "held %s rc %d err %s" % (held, rc, err[-500:]))
+    fl = daemon_cmd(sock, "FLUSH " + lpath)[0]
+    names, rows = fetch(lpath, "AVERAGE", hour - 7200, hour + 3600)
+    rep.check("rrdcached legacy: after FLUSH the file has 20 data sources, the held total 42 and the probe's row",
+              names == DS and same(rows.get(hour - 3600, {}).get("total", float("nan")), 42.0)
+              and "oldunix" in fin and same(rows.get(step_end(epoch_s(fin["oldunix"]["sent_at"]), 3600), {}).get(
+                  "total", float("nan")), fin["oldunix"]["smtp"]["ms"]["total"]),
+              "flush %s names %s rows %s" % (fl, names, {t: r.get("total") for t, r in rows.items()}))
 rc = stop(cached)
 rep.check("rrdcached (unix): stopped by pid", rc is not None and cached.poll() is not None, "rc %r" % rc)
 
@@ -434,6 +544,25 @@ if up:
     rep.check("rrdcached tcp: FLUSH answered 0", fl.startswith("0 "), fl)
     if "plain" in fin and os.path.exists(path):
         check_file("rrdcached tcp plain", path, fin["plain"], cfs=("AVERAGE",))
+    # a file of the layout before missing and junk on the daemon's side: it cannot be migrated
+    # through rrdcached; it is updated in its layout, with one warning that says how
+    lpath = os.path.join(base, "old.rrd")
+    subprocess.run(["rrdtool", "create", lpath, "--step", "3600", "--start", str(int(time.time()) // 3600 * 3600)]
+                   + legacy_args(LEGACY_DS), check=True)
+    conf = config("tcp-legacy", [seed("old", "ok")], extra='rrdcached = "127.0.0.1:%d";\n' % port)
+    rc, fin, err = probe(conf)
+    rep.check("rrdcached tcp legacy: the probe ran, one warning naming the file and the rrdtool tune command",
+              rc == 0 and "old" in fin and err.count("event=rrd status=legacy") == 1 and "old.rrd" in err
+              and "rrdtool tune" in err and "DS:missing:GAUGE:7200:0:1" in err and "status=failed" not in err,
+              "rc %d err %s" % (rc, err[-600:]))
+    fl = daemon_cmd(("127.0.0.1", port), "FLUSH old.rrd")[0]
+    if "old" in fin:
+        t = step_end(epoch_s(fin["old"]["sent_at"]), 3600)
+        names, rows = fetch(lpath, "AVERAGE", t - 3600, t)
+        row = rows.get(t, {})
+        rep.check("rrdcached tcp legacy: the update is in the file (18 data sources, total %s)"
+                  % fin["old"]["smtp"]["ms"].get("total"), names == LEGACY_DS and row
+                  and same(row["total"], fin["old"]["smtp"]["ms"]["total"]), "flush %s names %s row %s" % (fl, names, row))
 stop(cached)
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +151,8 @@ static void sample_fill(struct store_rrd_sample *s)
 	s->v[STORE_RRD_INBOX] = 1;
 	s->v[STORE_RRD_ATTEMPTS] = 3;
 	s->v[STORE_RRD_ACCEPT_AFTER] = 312.4;
+	s->v[STORE_RRD_MISSING] = 0;
+	s->v[STORE_RRD_JUNK] = 0;
 }
 
 /* ---- layouts ---- */
@@ -188,6 +191,9 @@ static void test_layouts(void **state)
 
 	assert_string_equal(store_rrd_ds_name(STORE_RRD_CONNECT), "connect");
 	assert_string_equal(store_rrd_ds_name(STORE_RRD_ACCEPT_AFTER), "accept_after");
+	assert_string_equal(store_rrd_ds_name(STORE_RRD_MISSING), "missing");
+	assert_string_equal(store_rrd_ds_name(STORE_RRD_JUNK), "junk");
+	assert_int_equal(STORE_RRD_DS_LEGACY_COUNT, 18);
 	assert_null(store_rrd_ds_name(STORE_RRD_DS__COUNT));
 }
 
@@ -376,6 +382,94 @@ static void test_other_layout_refused(void **state)
 	char *after = slurp(path, &len);
 	assert_string_equal(after, "not an rrd\n");
 	free(after);
+	free(path);
+	store_rrd_free(s);
+	log_init("test", LOG_LEVEL_WARN, false, 0);
+}
+
+
+/* ---- files of the layout before missing and junk ---- */
+
+/* An hourly file as the store made them before missing and junk (heartbeat hb). */
+static void create_legacy(const char *path, int64_t hb)
+{
+	char *args[STORE_RRD_DS_LEGACY_COUNT + 10];
+	int n = 0;
+	for (int i = 0; i < STORE_RRD_DS_LEGACY_COUNT; i++) {
+		const char *name = store_rrd_ds_name((enum store_rrd_ds)i);
+		bool flag = i >= STORE_RRD_ACCEPTED && i <= STORE_RRD_INBOX;
+		args[n++] = fmt("DS:%s:GAUGE:%" PRId64 ":0:%s", name, hb, flag ? "1" : "U");
+	}
+	static const char *const rras[] = { "RRA:AVERAGE:0.5:1:2400", "RRA:MIN:0.5:1:2400", "RRA:MAX:0.5:1:2400",
+					     "RRA:AVERAGE:0.5:24:731", "RRA:MIN:0.5:24:731", "RRA:MAX:0.5:24:731",
+					     "RRA:AVERAGE:0.5:168:522", "RRA:MIN:0.5:168:522", "RRA:MAX:0.5:168:522",
+					     "RRA:HWPREDICT:168:0.1:0.0035:24" };
+	for (size_t i = 0; i < sizeof rras / sizeof rras[0]; i++)
+		args[n++] = strdup(rras[i]);
+	create_foreign(path, 3600, (const char *const *)args, n);
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+}
+
+static void test_legacy_migrated(void **state)
+{
+	struct fx *fx = *state;
+	log_init("test", LOG_LEVEL_ERR, false, 0);
+	struct store_rrd *s = store_in(fx->dir, NULL);
+	struct store_rrd_layout hourly = layout_of("hourly");
+	char *path = fmt("%s/leg.rrd", fx->dir);
+	create_legacy(path, hourly.heartbeat_s);
+	/* 20 hours of values: total = k, inbox alternating */
+	int64_t end = T0 - 800; /* a step end before T0 */
+	for (int k = 20; k >= 1; k--) {
+		char *val = fmt("%" PRId64 ":1:2:3:4:5:6:7:8:9:%d:2:1:0:0:0:%d:1:U", end - (int64_t)(k - 1) * 3600, k, k % 2);
+		const char *argv[1] = { val };
+		rrd_clear_error();
+		if (rrd_update_r(path, NULL, 1, argv) != 0)
+			fail_msg("rrd_update_r: %s", rrd_get_error());
+		free(val);
+	}
+	assert_int_equal(chmod(path, 0640), 0);
+	char *err = NULL;
+	assert_int_equal(store_rrd_check(s, "leg", &hourly, &err), -1);
+	if (!strstr(err, "before the data sources missing and junk"))
+		fail_msg("check: %s", err);
+	free(err);
+	err = NULL;
+
+	struct store_rrd_sample v;
+	sample_fill(&v);
+	v.v[STORE_RRD_MISSING] = 1;
+	v.v[STORE_RRD_INBOX] = 0;
+	int64_t at = 0;
+	if (store_rrd_update(s, "leg", &hourly, T0, &v, &at, &err) < 0)
+		fail_msg("update of a legacy file: %s", err);
+	assert_int_equal(at, end + 3600);
+	assert_int_equal(store_rrd_check(s, "leg", &hourly, &err), 0);
+	/* every earlier value kept (the first is unknown: the file starts a day earlier, longer ago
+	 * than the heartbeat), the new data sources unknown there */
+	for (int k = 19; k >= 1; k--) {
+		int64_t t = end - (int64_t)(k - 1) * 3600;
+		double tot = fetch_at(path, "AVERAGE", "total", t, NULL), ib = fetch_at(path, "MAX", "inbox", t, NULL);
+		if (tot != k || ib != k % 2)
+			fail_msg("after migration at %" PRId64 ": total %g inbox %g, want %d %d", t, tot, ib, k, k % 2);
+		assert_true(isnan(fetch_at(path, "AVERAGE", "missing", t, NULL)));
+		assert_true(isnan(fetch_at(path, "AVERAGE", "junk", t, NULL)));
+	}
+	/* the new update has all 20 */
+	assert_true(fetch_at(path, "AVERAGE", "missing", at, NULL) == 1);
+	assert_true(fetch_at(path, "AVERAGE", "junk", at, NULL) == 0);
+	assert_true(fetch_at(path, "AVERAGE", "inbox", at, NULL) == 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(count_entries(fx->dir, NULL), 1); /* no temporaries left */
+
+	/* The old data sources with another heartbeat: another layout, refused and left alone. */
+	char *path2 = fmt("%s/leghb.rrd", fx->dir);
+	create_legacy(path2, 3 * 3600);
+	expect_refused(s, "leghb", path2, &hourly, "data sources \"connect banner");
+	free(path2);
 	free(path);
 	store_rrd_free(s);
 	log_init("test", LOG_LEVEL_WARN, false, 0);
@@ -673,7 +767,7 @@ static void expect_sample(const char *label, const struct store_rrd_sample *got,
 	}
 }
 
-/*                      connect banner ehlo starttls auth mail rcpt data eod total delivery acc def rej fail inbox att acc_after */
+/*                      connect banner ehlo starttls auth mail rcpt data eod total delivery acc def rej fail inbox att acc_after missing junk */
 #define W(...) { { __VA_ARGS__ } }
 
 /* Holt-Winters: librrd's own FAILURES flags, read back by store_rrd_hw_failures() after each
@@ -793,37 +887,37 @@ static void test_sample_from_json(void **state)
 		  "\"accepted_after_s\":312.4,\"tries\":[],\"warnings\":[]},"
 		  "\"readback\":{\"status\":\"found\",\"folder\":\"INBOX\",\"junk\":false,\"delivery_s\":2,"
 		  "\"hops\":[{\"by\":\"a\",\"delay_s\":1}]},\"final\":true}",
-		  W(0.3, 0.4, 0.3, 9.1, 1, 0.2, 0.25, 0.2, 1.1, 14, 2, 1, 0, 0, 0, 1, 2, 312.4) },
+		  W(0.3, 0.4, 0.3, 9.1, 1, 0.2, 0.25, 0.2, 1.1, 14, 2, 1, 0, 0, 0, 1, 2, 312.4, 0, 0) },
 		{ "found in the junk folder",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
 		  "\"ms\":{\"total\":5},\"attempts\":[{}],\"accepted_after_s\":0.005},"
 		  "\"readback\":{\"status\":\"found\",\"folder\":\"Junk\",\"junk\":true,\"delivery_s\":0}}",
-		  W(U, U, U, U, U, U, U, U, U, 5, 0, 1, 0, 0, 0, 0, 1, 0.005) },
+		  W(U, U, U, U, U, U, U, U, U, 5, 0, 1, 0, 0, 0, 0, 1, 0.005, 0, 1) },
 		{ "found in a lower-case inbox (IMAP's INBOX is case-insensitive)",
 		  "{ \"seed\" : \"s\" , \"sent_at\" : \"2026-11-28T06:12:00Z\" , \"smtp\" : { \"outcome\" : \"accepted\" ,"
 		  " \"attempts\" : [ { } ] } , \"readback\" : { \"status\" : \"found\" , \"folder\" : \"inbox\" } }",
-		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 1, 1, U) },
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 1, 1, U, 0, 0) },
 		{ "missing",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
 		  "\"attempts\":[{}]},\"readback\":{\"status\":\"missing\",\"polls\":9}}",
-		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U) },
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U, 1, 0) },
 		{ "bounced",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"accepted\","
 		  "\"attempts\":[{}]},\"readback\":{\"status\":\"bounced\",\"bounces\":[{\"action\":\"failed\"}]}}",
-		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U) },
+		  W(U, U, U, U, U, U, U, U, U, U, U, 1, 0, 0, 0, 0, 1, U, 1, 0) },
 		{ "rejected at rcpt, no readback",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"rejected\","
 		  "\"stage\":\"rcpt\",\"ms\":{\"connect\":0.1,\"banner\":0.2,\"ehlo\":0.3,\"mail\":0.4,\"rcpt\":0.5,"
 		  "\"total\":1.5},\"attempts\":[{}]},\"readback\":{\"status\":\"skipped\"},\"final\":true}",
-		  W(0.1, 0.2, 0.3, U, U, 0.4, 0.5, U, U, 1.5, U, 0, 0, 1, 0, U, 1, U) },
+		  W(0.1, 0.2, 0.3, U, U, 0.4, 0.5, U, U, 1.5, U, 0, 0, 1, 0, U, 1, U, U, U) },
 		{ "failed after three attempts",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"failed\","
 		  "\"ms\":{\"connect\":30000,\"total\":30000.5},\"attempts\":[{},{},{}]}}",
-		  W(30000, U, U, U, U, U, U, U, U, 30000.5, U, 0, 0, 0, 1, U, 3, U) },
+		  W(30000, U, U, U, U, U, U, U, U, 30000.5, U, 0, 0, 0, 1, U, 3, U, U, U) },
 		{ "unknown outcome: none of the four",
 		  "{\"seed\":\"s\",\"sent_at\":\"2026-11-28T06:12:00.000Z\",\"smtp\":{\"outcome\":\"unknown\","
 		  "\"ms\":{\"eod\":600000},\"attempts\":[{}]},\"readback\":{\"status\":\"error\",\"error\":\"x\"}}",
-		  W(U, U, U, U, U, U, U, U, 600000, U, U, 0, 0, 0, 0, U, 1, U) },
+		  W(U, U, U, U, U, U, U, U, 600000, U, U, 0, 0, 0, 0, U, 1, U, U, U) },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct store_rrd_sample s;
@@ -884,7 +978,7 @@ static void test_sample_from_result(void **state)
 	int64_t sent = 0;
 	if (rrd_sample_from_json(line.s, &s, seed, sizeof seed, &sent) < 0)
 		fail_msg("not understood: %s", line.s);
-	struct want w = W(0.5, 1.25, 2, U, U, 3.5, 4, 5, 6.125, 250.25, 3, 1, 0, 0, 0, 1, 2, 60.25);
+	struct want w = W(0.5, 1.25, 2, U, U, 3.5, 4, 5, 6.125, 250.25, 3, 1, 0, 0, 0, 1, 2, 60.25, 0, 0);
 	expect_sample(line.s, &s, &w);
 	assert_string_equal(seed, "seed-a");
 	assert_int_equal(sent, r.sent_at_ms);
@@ -903,6 +997,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hw_failures, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_check, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_other_layout_refused, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_migrated, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_update_fetch, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_timestamps, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_complaints, dir_setup, dir_teardown),
