@@ -1313,13 +1313,14 @@ def main():
         say("warning: the run took %.0f s, over the %d s budget" % (elapsed, BUDGET_S))
     if a.write:
         path = os.path.join(HERE, "RESULTS.md")
-        # keep the scheduler benchmark's block (written by bench/daemon.py --write)
+        # keep everything from the scheduler benchmark's block on: the sections the other
+        # benchmarks write (daemon.py, readback.py, graph.py, rrd_updates.py)
         try:
             with open(path) as f:
                 old = f.read()
-            m = re.search(r"<!-- daemon-bench:begin.*?<!-- daemon-bench:end -->\n?", old, re.S)
-            if m:
-                text = text.rstrip("\n") + "\n\n" + m.group(0)
+            i = old.find("<!-- daemon-bench:begin")
+            if i >= 0:
+                text = text.rstrip("\n") + "\n\n" + old[i:]
         except OSError:
             pass
         with open(path, "w") as f:
