@@ -271,6 +271,17 @@ echo "$DEMO_DIR/state/results.jsonl: $(wc -l <"$DEMO_DIR/state/results.jsonl") l
 echo "RRD files, one per seed (vantage \"demo\"), fed with every final result:" \
 	"$(cd "$DEMO_DIR/state/rrd" && find . -name '*.rrd' | sed 's|^\./||' | sort | tr '\n' ' ')"
 
+section "The latest result per seed: mailcanary -c $CONF status"
+COLUMNS=110 "$BIN" -c "$CONF" status || true
+echo "(exit status 1: some seeds' latest result is a problem, on purpose)"
+
+section "The Nagios/Icinga plugin: mailcanary -c $CONF check SEED"
+for s in seed-a sink-432 policy; do
+	out=$("$BIN" -c "$CONF" check "$s" --warn-latency 30 --crit-latency 120) && rc=0 || rc=$?
+	printf '%s\n' "$out" | cut -c1-160
+	echo "(exit $rc: $(case $rc in 0) echo OK;; 1) echo WARNING;; 2) echo CRITICAL;; *) echo UNKNOWN;; esac))"
+done
+
 section "Graphs and the dashboard: mailcanary -c $CONF graph --out $DEMO_DIR/www --period 1d"
 if "$BIN" -c "$CONF" graph --out "$DEMO_DIR/www" --period 1d; then
 	echo "dashboard: $DEMO_DIR/www/index.html, $(find "$DEMO_DIR/www" -name '*.png' | wc -l) PNG graphs" \
