@@ -23,12 +23,17 @@
 #include "conf.h"
 #include "diagnose.h"
 #include "duration.h"
+#include "clock.h"
 #include "engine.h"
+#include "evloop.h"
 #include "log.h"
 #include "result.h"
 #include "strbuf.h"
 
 enum nagios { N_OK = 0, N_WARNING = 1, N_CRITICAL = 2, N_UNKNOWN = 3 };
+
+/* Under the 60 s a Nagios or Icinga service check gets by default. */
+#define CHECK_DEFAULT_TIMEOUT_MS 50000
 
 static const char *const nagios_name[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
@@ -100,6 +105,20 @@ static void on_readback(void *arg, const struct readback_done *d)
 	}
 }
 
+/* The plugin's own deadline: a probe still running is cut (engine_shutdown). */
+struct check_deadline {
+	struct engine *e;
+	struct evtimer timer;
+	bool fired;
+};
+
+static void on_deadline(void *arg)
+{
+	struct check_deadline *dl = arg;
+	dl->fired = true;
+	engine_shutdown(dl->e, 0);
+}
+
 /* The plugin output may not contain '|' before the performance data: servers' texts can. */
 static void put_text(struct strbuf *sb, const char *s)
 {
@@ -132,9 +151,11 @@ static const char *fmt_ms(double ms, char *buf, size_t len)
 static void check_usage(FILE *fp)
 {
 	fprintf(fp, "usage: mailcanary [-c FILE] check SEED [--warn-latency DURATION] [--crit-latency DURATION] "
-		    "[--no-readback]\n"
+		    "[--no-readback] [-t|--timeout DURATION]\n"
 		    "Nagios/Icinga plugin: one probe now; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
-		    "A DURATION is seconds (\"90\", \"2.5\") or takes a unit (\"500ms\", \"2m\").\n");
+		    "A DURATION is seconds (\"90\", \"2.5\") or takes a unit (\"500ms\", \"2m\").\n"
+		    "--timeout (default 50 s): the readback gives up by then (missing: CRITICAL), and a\n"
+		    "probe still running 2 s later is cut (CRITICAL).\n");
 }
 
 /* Seconds, or a duration with its unit. Returns 0 and *ms, or -1. */
@@ -168,15 +189,22 @@ int cmd_check(const struct cli_globals *g, int argc, char **argv)
 		{ "warn-latency", required_argument, NULL, 'w' },
 		{ "crit-latency", required_argument, NULL, 'c' },
 		{ "no-readback", no_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int64_t warn_ms = -1, crit_ms = -1;
+	int64_t warn_ms = -1, crit_ms = -1, timeout_ms = CHECK_DEFAULT_TIMEOUT_MS;
 	bool readback = true;
 	int ch;
 	optind = 0; /* reinitialise getopt (main stopped at the command with "+"): options may follow operands */
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ht:", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 't':
+			if (parse_latency(optarg, &timeout_ms) < 0 || timeout_ms < 1000) {
+				check_usage(stderr);
+				return unknown("--timeout %s: not a duration of at least 1 s", optarg);
+			}
+			break;
 		case 'w':
 		case 'c':
 			if (parse_latency(optarg, ch == 'w' ? &warn_ms : &crit_ms) < 0) {
@@ -213,6 +241,9 @@ int cmd_check(const struct cli_globals *g, int argc, char **argv)
 		conf_free(conf);
 		return rc;
 	}
+	/* The readback gives up by the deadline (missing, CRITICAL), the rest is cut there. */
+	if (conf->readback_timeout_ms > timeout_ms)
+		conf->readback_timeout_ms = timeout_ms;
 	const struct conf_seed *seeds[2] = { seed, NULL };
 	struct check_out out;
 	memset(&out, 0, sizeof out);
@@ -237,13 +268,21 @@ int cmd_check(const struct cli_globals *g, int argc, char **argv)
 		free(err);
 		return rc;
 	}
+	struct check_deadline dl = { .e = e };
+	evtimer_init(&dl.timer, on_deadline, &dl);
+	evtimer_start(engine_loop(e), &dl.timer, mono_us() + (timeout_ms + 2000) * 1000);
 	engine_run(e);
+	evtimer_stop(engine_loop(e), &dl.timer);
 
 	int rc = N_UNKNOWN, outcome_rc = N_UNKNOWN;
 	struct strbuf msg, pd;
 	sb_init(&msg);
 	sb_init(&pd);
-	if (!out.have) {
+	if (dl.fired && !out.have) {
+		rc = N_CRITICAL;
+		sb_appendf(&msg, "%s: no result within %.0f s (a server that does not answer: see the stage timeouts)",
+			   seed_name, (double)timeout_ms / 1000.0);
+	} else if (!out.have) {
 		sb_append(&msg, "the probe did not finish");
 	} else {
 		const struct check_smtp *r = &out.r, *s = &out.r;
@@ -313,7 +352,7 @@ int cmd_check(const struct cli_globals *g, int argc, char **argv)
 		sb_appendf(&pd, " 'attempts'=%d;;;1;", r->attempt);
 		sb_appendf(&pd, " 'accepted'=%d;;;0;1", s->outcome == OUTCOME_ACCEPTED);
 	}
-	printf("MAILCANARY %s - %s |%s\n", nagios_name[rc], msg.s, pd.s);
+	printf("MAILCANARY %s - %s%s%s\n", nagios_name[rc], msg.s, pd.len ? " |" : "", pd.s);
 	/* The diagnosis explains an outcome; a latency alone says what it says. */
 	if (outcome_rc != N_OK && out.have_dg) {
 		printf("diagnosis: %s [%s]\n", out.dg.cause, out.dg.rule);

@@ -7,11 +7,12 @@ accepted and never found), the diagnosis on the lines after a problem; --warn-la
 --crit-latency on the delivery (read back) or the SMTP time, in seconds or with a unit, the
 thresholds in the perfdata; exit 3 UNKNOWN for an unknown seed, a bad configuration (naming
 file and line), a bad threshold or no seed; it runs while another process holds the state
-lock (the daemon's) and takes no RRD update. Also: options may follow the seed names in probe."""
+lock (the daemon's) and takes no RRD update; --timeout cuts a probe that hangs (CRITICAL). Also: options may follow the seed names in probe."""
 
 import fcntl
 import os
 import re
+import time
 
 import mclab
 
@@ -139,6 +140,18 @@ finally:
 rep.check("state lock held elsewhere: still OK, exit 0", rc == 0 and state_of(text) == "OK", text + err[-300:])
 rep.check("no RRD file written by check", not os.path.exists(os.path.join(STATE, "rrd")),
           str(os.listdir(STATE)))
+
+# the plugin's own deadline: a server that never greets, stage timeouts far longer
+hang = wd.config("hang", [sender("nob", L["sinks"]["nobanner"])], [seed("hang", "nob")],
+                 timeouts={"banner": "5m", "command": "5m"}, extra='retry: { schedule = []; };\n')
+t0 = time.monotonic()
+rc, out, err = mclab.run(["-c", hang, "check", "hang", "-t", "2"], timeout=60)
+took = time.monotonic() - t0
+rep.check("--timeout: a server that never greets is CRITICAL by the deadline, not after the 5 min banner timeout",
+          rc == 2 and out.startswith("MAILCANARY CRITICAL - hang: no result within 2 s") and took < 30,
+          "rc %d in %.1f s: %s %s" % (rc, took, out, err[-300:]))
+rc, text, perf, bad, more, err = check("plain", "--timeout", "0.5")
+rep.check("--timeout below 1 s: UNKNOWN, exit 3", rc == 3 and state_of(text) == "UNKNOWN", text)
 
 # options after operands, in every command (getopt reinitialised after main's "+" parse)
 rc, out, err = mclab.run(["-c", conf, "probe", "plain", "--json", "--no-readback"])
