@@ -290,28 +290,30 @@ static void dns_go(struct dns *dns, struct dns_req *r)
 	dns_start(dns, r);
 }
 
-static void dns_submit(struct dns *dns, enum dns_req_kind kind, const char *name, dns_mx_cb *mcb,
-		       dns_addr_cb *acb, void *arg)
+/* A request of kind for name, timed from now; the caller sets its callback and dns_go()es it. */
+static struct dns_req *req_new(struct dns *dns, enum dns_req_kind kind, const char *name, void *arg)
 {
 	struct dns_req *r = xcalloc(1, sizeof *r);
 	r->dns = dns;
 	r->kind = kind;
 	r->name = xstrdup(name);
-	r->mx_cb = mcb;
-	r->addr_cb = acb;
 	r->arg = arg;
 	r->t_start_us = mono_us();
-	dns_go(dns, r);
+	return r;
 }
 
 void dns_lookup_mx(struct dns *dns, const char *domain, dns_mx_cb *cb, void *arg)
 {
-	dns_submit(dns, DNS_REQ_MX, domain, cb, NULL, arg);
+	struct dns_req *r = req_new(dns, DNS_REQ_MX, domain, arg);
+	r->mx_cb = cb;
+	dns_go(dns, r);
 }
 
 void dns_lookup_addr(struct dns *dns, const char *host, dns_addr_cb *cb, void *arg)
 {
-	dns_submit(dns, DNS_REQ_ADDR, host, NULL, cb, arg);
+	struct dns_req *r = req_new(dns, DNS_REQ_ADDR, host, arg);
+	r->addr_cb = cb;
+	dns_go(dns, r);
 }
 
 const char *dns_strerror(int status)
@@ -341,14 +343,9 @@ static void on_raw(void *arg, int status, int timeouts, unsigned char *abuf, int
 
 void dns_query_raw(struct dns *dns, const char *name, int type, dns_raw_cb *cb, void *arg)
 {
-	struct dns_req *r = xcalloc(1, sizeof *r);
-	r->dns = dns;
-	r->kind = DNS_REQ_RAW;
-	r->name = xstrdup(name);
+	struct dns_req *r = req_new(dns, DNS_REQ_RAW, name, arg);
 	r->type = type;
 	r->raw_cb = cb;
-	r->arg = arg;
-	r->t_start_us = mono_us();
 	dns_go(dns, r);
 }
 
