@@ -266,36 +266,67 @@ static void delivery_args(struct args *a, const char *dp)
 	args_adds(a, "GPRINT:dlast:last %.0lf s\\l");
 }
 
+/* One fetch of a file's cf archive: f's start, end and step in, the rows and names out (free with
+ * fetched_free). From the rrdcached at daemon when it is set (it flushes the file first). Returns
+ * 0, or -1 with *err naming the file. */
+struct fetched {
+	time_t start, end;
+	unsigned long step, ds_cnt;
+	char **names;
+	rrd_value_t *data;
+};
+
+static int fetch(const char *path, const char *daemon, const char *cf, struct fetched *f, char **err)
+{
+	f->ds_cnt = 0;
+	f->names = NULL;
+	f->data = NULL;
+	int st;
+	rrd_clear_error();
+	if (daemon && *daemon) {
+		st = rrdc_connect(daemon);
+		if (st == 0)
+			st = rrdc_fetch(path, cf, &f->start, &f->end, &f->step, &f->ds_cnt, &f->names, &f->data);
+	} else {
+		st = rrd_fetch_r(path, cf, &f->start, &f->end, &f->step, &f->ds_cnt, &f->names, &f->data);
+	}
+	if (st != 0) {
+		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
+		*err = strstr(e, path) ? xstrdup(e) : xasprintf("%s: %s", path, e);
+		return -1;
+	}
+	return 0;
+}
+
+static void fetched_free(struct fetched *f)
+{
+	for (unsigned long i = 0; i < f->ds_cnt; i++)
+		rrd_freemem(f->names[i]);
+	rrd_freemem(f->names);
+	rrd_freemem(f->data);
+}
+
+/* The graph's span at about one row per pixel. */
+static struct fetched graph_span(const struct graph_params *p)
+{
+	return (struct fetched){
+		.start = (time_t)(p->end_s - graph_period_seconds(p->period)),
+		.end = (time_t)p->end_s,
+		.step = (unsigned long)(graph_period_seconds(p->period) / (p->width > 0 ? p->width : 800)),
+	};
+}
+
 /* Whether the file has the data sources missing and junk (a remote daemon's file may still have
  * the layout before them): from the names a fetch of the graph's span returns. */
 static int has_missing_junk(const struct graph_params *p, bool *has, char **err)
 {
-	time_t start = (time_t)(p->end_s - graph_period_seconds(p->period)), end = (time_t)p->end_s;
-	unsigned long step = (unsigned long)(graph_period_seconds(p->period) / (p->width > 0 ? p->width : 800));
-	unsigned long ds_cnt = 0;
-	char **names = NULL;
-	rrd_value_t *data = NULL;
-	int st;
-	rrd_clear_error();
-	if (p->daemon && *p->daemon) {
-		st = rrdc_connect(p->daemon);
-		if (st == 0)
-			st = rrdc_fetch(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
-	} else {
-		st = rrd_fetch_r(p->rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
-	}
-	if (st != 0) {
-		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
-		*err = strstr(e, p->rrd_path) ? xstrdup(e) : xasprintf("%s: %s", p->rrd_path, e);
+	struct fetched f = graph_span(p);
+	if (fetch(p->rrd_path, p->daemon, "AVERAGE", &f, err) < 0)
 		return -1;
-	}
 	int n = 0;
-	for (unsigned long i = 0; i < ds_cnt; i++) {
-		n += strcmp(names[i], "missing") == 0 || strcmp(names[i], "junk") == 0;
-		rrd_freemem(names[i]);
-	}
-	rrd_freemem(names);
-	rrd_freemem(data);
+	for (unsigned long i = 0; i < f.ds_cnt; i++)
+		n += strcmp(f.names[i], "missing") == 0 || strcmp(f.names[i], "junk") == 0;
+	fetched_free(&f);
 	*has = n == 2;
 	return 0;
 }
@@ -356,45 +387,26 @@ static double nice_ceil(double v)
  * attempts (right axis) onto seconds (left axis). NaN when there are none. */
 static int retries_range(const struct graph_params *p, double *att_max, double *aa_max, char **err)
 {
-	time_t start = (time_t)(p->end_s - graph_period_seconds(p->period)), end = (time_t)p->end_s;
-	unsigned long step = (unsigned long)(graph_period_seconds(p->period) / (p->width > 0 ? p->width : 800));
-	unsigned long ds_cnt = 0;
-	char **names = NULL;
-	rrd_value_t *data = NULL;
-	int st;
-	rrd_clear_error();
-	if (p->daemon && *p->daemon) {
-		st = rrdc_connect(p->daemon);
-		if (st == 0)
-			st = rrdc_fetch(p->rrd_path, "MAX", &start, &end, &step, &ds_cnt, &names, &data);
-	} else {
-		st = rrd_fetch_r(p->rrd_path, "MAX", &start, &end, &step, &ds_cnt, &names, &data);
-	}
-	if (st != 0) {
-		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
-		*err = strstr(e, p->rrd_path) ? xstrdup(e) : xasprintf("%s: %s", p->rrd_path, e);
+	struct fetched f = graph_span(p);
+	if (fetch(p->rrd_path, p->daemon, "MAX", &f, err) < 0)
 		return -1;
-	}
 	long ia = -1, it = -1;
-	for (unsigned long i = 0; i < ds_cnt; i++) {
-		if (strcmp(names[i], "attempts") == 0)
+	for (unsigned long i = 0; i < f.ds_cnt; i++) {
+		if (strcmp(f.names[i], "attempts") == 0)
 			ia = (long)i;
-		else if (strcmp(names[i], "accept_after") == 0)
+		else if (strcmp(f.names[i], "accept_after") == 0)
 			it = (long)i;
 	}
 	*att_max = *aa_max = NAN;
-	unsigned long rows = step ? (unsigned long)(end - start) / step : 0;
-	for (unsigned long r = 0; r < rows && ds_cnt; r++) {
-		const rrd_value_t *row = data + r * ds_cnt;
+	unsigned long rows = f.step ? (unsigned long)(f.end - f.start) / f.step : 0;
+	for (unsigned long r = 0; r < rows && f.ds_cnt; r++) {
+		const rrd_value_t *row = f.data + r * f.ds_cnt;
 		if (ia >= 0 && !isnan(row[ia]) && (isnan(*att_max) || row[ia] > *att_max))
 			*att_max = row[ia];
 		if (it >= 0 && !isnan(row[it]) && (isnan(*aa_max) || row[it] > *aa_max))
 			*aa_max = row[it];
 	}
-	for (unsigned long i = 0; i < ds_cnt; i++)
-		rrd_freemem(names[i]);
-	rrd_freemem(names);
-	rrd_freemem(data);
+	fetched_free(&f);
 	return 0;
 }
 
@@ -564,34 +576,19 @@ int graph_rrd_latest(const char *rrd_path, const char *daemon, int64_t end_s, st
 	*at_s = 0;
 	if (rrd_dl_load(err) < 0)
 		return -1;
-	time_t start = (time_t)(end_s - 90 * DAY_S), end = (time_t)end_s;
-	unsigned long step = 1, ds_cnt = 0;
-	char **names = NULL;
-	rrd_value_t *data = NULL;
-	int st;
-	rrd_clear_error();
-	if (daemon && *daemon) {
-		st = rrdc_connect(daemon);
-		if (st == 0)
-			st = rrdc_fetch(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
-	} else {
-		st = rrd_fetch_r(rrd_path, "AVERAGE", &start, &end, &step, &ds_cnt, &names, &data);
-	}
-	if (st != 0) {
-		const char *e = rrd_test_error() ? rrd_get_error() : "fetch failed";
-		*err = strstr(e, rrd_path) ? xstrdup(e) : xasprintf("%s: %s", rrd_path, e);
+	struct fetched f = { .start = (time_t)(end_s - 90 * DAY_S), .end = (time_t)end_s, .step = 1 };
+	if (fetch(rrd_path, daemon, "AVERAGE", &f, err) < 0)
 		return -1;
-	}
 	long col[STORE_RRD_DS__COUNT];
 	for (int d = 0; d < STORE_RRD_DS__COUNT; d++) {
 		col[d] = -1;
-		for (unsigned long i = 0; i < ds_cnt; i++)
-			if (strcmp(names[i], store_rrd_ds_name((enum store_rrd_ds)d)) == 0)
+		for (unsigned long i = 0; i < f.ds_cnt; i++)
+			if (strcmp(f.names[i], store_rrd_ds_name((enum store_rrd_ds)d)) == 0)
 				col[d] = (long)i;
 	}
-	unsigned long rows = step ? (unsigned long)(end - start) / step : 0;
+	unsigned long rows = f.step ? (unsigned long)(f.end - f.start) / f.step : 0;
 	for (unsigned long r = rows; r-- > 0;) {
-		const rrd_value_t *row = data + r * ds_cnt;
+		const rrd_value_t *row = f.data + r * f.ds_cnt;
 		bool known = false;
 		for (int d = STORE_RRD_ACCEPTED; d <= STORE_RRD_FAILED; d++)
 			known = known || (col[d] >= 0 && !isnan(row[col[d]]));
@@ -599,13 +596,10 @@ int graph_rrd_latest(const char *rrd_path, const char *daemon, int64_t end_s, st
 			continue;
 		for (int d = 0; d < STORE_RRD_DS__COUNT; d++)
 			out->v[d] = col[d] >= 0 ? row[col[d]] : NAN;
-		*at_s = (int64_t)start + (int64_t)(r + 1) * (int64_t)step;
+		*at_s = (int64_t)f.start + (int64_t)(r + 1) * (int64_t)f.step;
 		break;
 	}
-	for (unsigned long i = 0; i < ds_cnt; i++)
-		rrd_freemem(names[i]);
-	rrd_freemem(names);
-	rrd_freemem(data);
+	fetched_free(&f);
 	return 0;
 }
 
