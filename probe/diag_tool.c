@@ -78,9 +78,7 @@ static int explain(int argc, char **argv)
 	for (int o = DIAG_ACCEPTED; o <= DIAG_UNKNOWN; o++)
 		if (strcmp(argv[0], diag_outcome_name((enum diag_outcome)o)) == 0)
 			in.outcome = (enum diag_outcome)o;
-	for (int s = 0; s < STAGE__COUNT; s++)
-		if (strcmp(argv[1], probe_stage_name((enum probe_stage)s)) == 0)
-			in.stage = (enum probe_stage)s;
+	in.stage = probe_stage_from_name(argv[1]);
 	in.code = atoi(argv[2]);
 	in.enhanced = argv[3];
 	in.text = argv[4];

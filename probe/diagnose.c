@@ -931,14 +931,6 @@ void diagnose_result(const struct probe_result *r, const struct diag_findings *f
 	diagnose(&in, f, out);
 }
 
-static enum probe_stage stage_by_name(const char *name)
-{
-	for (int s = 0; s < STAGE__COUNT; s++)
-		if (strcmp(name, probe_stage_name((enum probe_stage)s)) == 0)
-			return (enum probe_stage)s;
-	return STAGE_NONE;
-}
-
 int diagnose_readback(const struct diag_readback *rb, const struct diag_findings *f, struct diagnosis *out)
 {
 	struct diag_findings all;
@@ -960,7 +952,7 @@ int diagnose_readback(const struct diag_readback *rb, const struct diag_findings
 		bool temporary = enh[0] == '4' || (rb->bounce_code >= 400 && rb->bounce_code < 500) ||
 				 (!enh[0] && !rb->bounce_code && strcmp(action, "delayed") == 0);
 		in.outcome = temporary ? DIAG_DEFERRED : DIAG_REJECTED;
-		in.stage = stage_by_name(nz(rb->bounce_stage));
+		in.stage = probe_stage_from_name(nz(rb->bounce_stage));
 		in.code = rb->bounce_code;
 		in.enhanced = enh;
 		in.text = rb->bounce_diagnostic;

@@ -33,6 +33,22 @@ const char *probe_stage_name(enum probe_stage s)
 	return names[s];
 }
 
+enum probe_outcome probe_outcome_from_name(const char *name)
+{
+	for (int o = OUTCOME_ACCEPTED; o <= OUTCOME_UNKNOWN; o++)
+		if (name && strcmp(name, probe_outcome_name((enum probe_outcome)o)) == 0)
+			return (enum probe_outcome)o;
+	return OUTCOME_NONE;
+}
+
+enum probe_stage probe_stage_from_name(const char *name)
+{
+	for (int s = 0; s < STAGE__COUNT; s++)
+		if (name && strcmp(name, probe_stage_name((enum probe_stage)s)) == 0)
+			return (enum probe_stage)s;
+	return STAGE_NONE;
+}
+
 void smtp_try_init(struct smtp_try *t)
 {
 	memset(t, 0, sizeof *t);

@@ -36,6 +36,9 @@ enum probe_stage {
 
 const char *probe_outcome_name(enum probe_outcome o);
 const char *probe_stage_name(enum probe_stage s);
+/* The inverse of the two above: OUTCOME_NONE / STAGE_NONE for NULL or a name they never give. */
+enum probe_outcome probe_outcome_from_name(const char *name);
+enum probe_stage probe_stage_from_name(const char *name);
 
 struct stage_times {
 	double ms[STAGE__COUNT];       /* milliseconds per stage */
