@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "xalloc.h"
 #include "conf.h"
 
 struct mon_conf *cli_load_conf(const struct cli_globals *g)
@@ -15,6 +16,21 @@ struct mon_conf *cli_load_conf(const struct cli_globals *g)
 	}
 	conf_errors_fini(&errs);
 	return conf;
+}
+
+const struct conf_seed **cli_select_seeds(const struct cli_globals *g, const struct mon_conf *conf, char **names,
+					  size_t n_names, size_t *n, int *rc)
+{
+	*n = n_names ? n_names : conf->n_seeds;
+	const struct conf_seed **seeds = xcalloc(*n + 1, sizeof *seeds);
+	for (size_t i = 0; i < *n; i++) {
+		seeds[i] = n_names ? conf_seed_find(conf, names[i]) : &conf->seeds[i];
+		if (!seeds[i]) {
+			fprintf(stderr, "mailcanary: no seed named '%s' in %s\n", names[i], g->config_path);
+			*rc = EXIT_USAGE;
+		}
+	}
+	return seeds;
 }
 
 int cmd_check_config(const struct cli_globals *g, int argc, char **argv)

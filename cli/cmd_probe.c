@@ -258,22 +258,9 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		cli_log_setup(conf, g->verbose, false);
 
 	/* The seeds: all, or the named ones in the order given. */
-	size_t n = optind < argc ? (size_t)(argc - optind) : conf->n_seeds;
-	const struct conf_seed **seeds = xcalloc(n + 1, sizeof *seeds);
 	int rc = 0;
-	if (optind < argc) {
-		for (size_t i = 0; i < n; i++) {
-			seeds[i] = conf_seed_find(conf, argv[optind + (int)i]);
-			if (!seeds[i]) {
-				fprintf(stderr, "mailcanary: no seed named '%s' in %s\n", argv[optind + (int)i],
-					g->config_path);
-				rc = EXIT_USAGE;
-			}
-		}
-	} else {
-		for (size_t i = 0; i < n; i++)
-			seeds[i] = &conf->seeds[i];
-	}
+	size_t n;
+	const struct conf_seed **seeds = cli_select_seeds(g, conf, argv + optind, (size_t)(argc - optind), &n, &rc);
 	if (rc == 0 && n == 0) {
 		fprintf(stderr, "mailcanary: %s lists no seeds: nothing to probe\n", g->config_path);
 		rc = EXIT_USAGE;

@@ -188,22 +188,6 @@ static void print_json(const char *seed, const struct latest_result *r, int64_t 
 	sb_fini(&sb);
 }
 
-static enum probe_outcome outcome_of(const char *name)
-{
-	for (int o = OUTCOME_ACCEPTED; o <= OUTCOME_UNKNOWN; o++)
-		if (name && strcmp(probe_outcome_name((enum probe_outcome)o), name) == 0)
-			return (enum probe_outcome)o;
-	return OUTCOME_NONE;
-}
-
-static enum probe_stage stage_of(const char *name)
-{
-	for (int st = 0; st < STAGE__COUNT; st++)
-		if (name && strcmp(probe_stage_name((enum probe_stage)st), name) == 0)
-			return (enum probe_stage)st;
-	return STAGE_NONE;
-}
-
 /* Across the seeds shown: their latest SMTP outcomes (of the last 24 hours) as one round, by
  * destination domain (diagnose_round: one provider refusing while others accept, or all). */
 static int round_of(const struct conf_seed **seeds, size_t n, const struct latest_results *lr, int64_t now_ms,
@@ -212,10 +196,10 @@ static int round_of(const struct conf_seed **seeds, size_t n, const struct lates
 	struct diag_round *rd = diag_round_new();
 	for (size_t i = 0; i < n; i++) {
 		const struct latest_result *r = latest_find(lr, seeds[i]->name);
-		enum probe_outcome o = r && *r->line ? outcome_of(r->outcome) : OUTCOME_NONE;
+		enum probe_outcome o = r && *r->line ? probe_outcome_from_name(r->outcome) : OUTCOME_NONE;
 		if (o == OUTCOME_NONE || r->sent_ms <= 0 || now_ms - r->sent_ms > STATUS_ROUND_MS)
 			continue;
-		diag_round_add(rd, seeds[i]->name, seeds[i]->domain, o, stage_of(r->stage));
+		diag_round_add(rd, seeds[i]->name, seeds[i]->domain, o, probe_stage_from_name(r->stage));
 	}
 	int rc = diag_round_verdict(rd, out);
 	diag_round_free(rd);
@@ -250,21 +234,9 @@ int cmd_status(const struct cli_globals *g, int argc, char **argv)
 		return EXIT_USAGE;
 
 	/* The seeds: all configured ones, or the named ones in the order given. */
-	size_t n = optind < argc ? (size_t)(argc - optind) : conf->n_seeds;
-	const struct conf_seed **seeds = xcalloc(n + 1, sizeof *seeds);
 	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (optind < argc) {
-			seeds[i] = conf_seed_find(conf, argv[optind + (int)i]);
-			if (!seeds[i]) {
-				fprintf(stderr, "mailcanary: no seed named '%s' in %s\n", argv[optind + (int)i],
-					g->config_path);
-				rc = EXIT_USAGE;
-			}
-		} else {
-			seeds[i] = &conf->seeds[i];
-		}
-	}
+	size_t n;
+	const struct conf_seed **seeds = cli_select_seeds(g, conf, argv + optind, (size_t)(argc - optind), &n, &rc);
 	if (rc == 0 && n == 0) {
 		fprintf(stderr, "mailcanary: %s lists no seeds: no status to show\n", g->config_path);
 		rc = EXIT_USAGE;

@@ -3,6 +3,7 @@
 #define MON_CLI_COMMANDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct cli_globals {
 	const char *config_path;
@@ -25,6 +26,13 @@ void cli_log_setup(const struct mon_conf *conf, int verbose, bool daemon);
 /* Loads the configuration or prints every error (FILE:LINE: key: message) to stderr.
  * Returns the owned config or NULL. */
 struct mon_conf *cli_load_conf(const struct cli_globals *g);
+
+struct conf_seed;
+/* The seeds named (n_names of them, in that order), or every seed of conf when none is named:
+ * NULL-terminated, *n of them (owned; free() it). An unknown name is reported on stderr and sets
+ * *rc to EXIT_USAGE (its slot is NULL). */
+const struct conf_seed **cli_select_seeds(const struct cli_globals *g, const struct mon_conf *conf, char **names,
+					  size_t n_names, size_t *n, int *rc);
 
 #define EXIT_PROBLEM 1 /* a probe was not accepted */
 #define EXIT_USAGE 2   /* usage or configuration error */
