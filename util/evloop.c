@@ -1,9 +1,11 @@
 #include "evloop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -30,6 +32,11 @@ struct evloop {
 	struct evtimer **heap;
 	long heap_len, heap_cap;
 	bool stop;
+	/* posts (evpost_*) */
+	int post_fd;             /* eventfd, opened at the first arming; not counted in nwatched */
+	long posts_armed;        /* loop thread only */
+	pthread_mutex_t post_lock;
+	struct evpost *post_head, *post_tail; /* fired, not yet delivered; under post_lock */
 };
 
 struct evloop *evloop_new(void)
@@ -38,6 +45,8 @@ struct evloop *evloop_new(void)
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0)
 		fatal("epoll_create1");
+	loop->post_fd = -1;
+	pthread_mutex_init(&loop->post_lock, NULL);
 	return loop;
 }
 
@@ -53,6 +62,9 @@ void evloop_free(struct evloop *loop)
 	if (!loop)
 		return;
 	close(loop->epfd);
+	if (loop->post_fd >= 0)
+		close(loop->post_fd);
+	pthread_mutex_destroy(&loop->post_lock);
 	for (size_t i = 0; i < loop->nregs; i++)
 		free(loop->regs[i]);
 	free(loop->regs);
@@ -137,6 +149,112 @@ void evloop_fd_del(struct evloop *loop, int fd)
 		loop->dead = xrealloc(loop->dead, loop->dead_cap * sizeof *loop->dead);
 	}
 	loop->dead[loop->ndead++] = e;
+}
+
+/* ---- posts from other threads ---- */
+
+/* At most this many callbacks per wakeup, so that a flood of completions cannot starve the
+ * descriptors and timers; the rest come at the next turn. */
+#define POSTS_PER_TURN 256
+
+static void post_wake(struct evloop *loop)
+{
+	uint64_t one = 1;
+	if (write(loop->post_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_warn("post eventfd");
+}
+
+static void on_posts(void *arg, int fd, unsigned events)
+{
+	struct evloop *loop = arg;
+	uint64_t v;
+	(void)events;
+	if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
+		log_warn("post eventfd");
+	/* One at a time, so that a callback that disarms another post still finds it queued. */
+	for (int n = 0; !loop->stop; n++) {
+		pthread_mutex_lock(&loop->post_lock);
+		struct evpost *p = loop->post_head;
+		if (p && n == POSTS_PER_TURN) {
+			pthread_mutex_unlock(&loop->post_lock);
+			post_wake(loop);
+			return;
+		}
+		if (p) {
+			loop->post_head = p->next;
+			if (!loop->post_head)
+				loop->post_tail = NULL;
+			p->next = NULL;
+		}
+		pthread_mutex_unlock(&loop->post_lock);
+		if (!p)
+			return;
+		p->armed = false;
+		p->fired = false;
+		loop->posts_armed--;
+		p->cb(p->arg);
+	}
+}
+
+void evpost_arm(struct evloop *loop, struct evpost *p, evloop_post_cb *cb, void *arg)
+{
+	if (loop->post_fd < 0) {
+		loop->post_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (loop->post_fd < 0)
+			fatal("eventfd");
+		if (evloop_fd_set(loop, loop->post_fd, EVLOOP_READ, on_posts, loop) < 0)
+			fatalx("cannot watch the loop's post eventfd");
+		loop->nwatched--; /* what keeps the loop running is an armed post, not this fd */
+	}
+	p->loop = loop;
+	p->next = NULL;
+	p->armed = true;
+	p->fired = false;
+	p->cb = cb;
+	p->arg = arg;
+	loop->posts_armed++;
+}
+
+void evpost_fire(struct evpost *p)
+{
+	struct evloop *loop = p->loop;
+	pthread_mutex_lock(&loop->post_lock);
+	bool was_empty = loop->post_head == NULL;
+	p->fired = true;
+	p->next = NULL;
+	if (loop->post_tail)
+		loop->post_tail->next = p;
+	else
+		loop->post_head = p;
+	loop->post_tail = p;
+	pthread_mutex_unlock(&loop->post_lock);
+	if (was_empty)
+		post_wake(loop);
+}
+
+void evpost_disarm(struct evpost *p)
+{
+	struct evloop *loop = p->loop;
+	if (!loop || !p->armed)
+		return;
+	pthread_mutex_lock(&loop->post_lock);
+	if (p->fired) {
+		struct evpost **pp = &loop->post_head, *prev = NULL;
+		while (*pp && *pp != p) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		if (*pp) {
+			*pp = p->next;
+			if (loop->post_tail == p)
+				loop->post_tail = prev;
+		}
+	}
+	pthread_mutex_unlock(&loop->post_lock);
+	p->next = NULL;
+	p->armed = false;
+	p->fired = false;
+	loop->posts_armed--;
 }
 
 /* ---- timer heap ---- */
@@ -274,7 +392,7 @@ int evloop_run_once(struct evloop *loop, int64_t max_wait_us)
 
 void evloop_run(struct evloop *loop)
 {
-	while (!loop->stop && (loop->nwatched > 0 || loop->heap_len > 0))
+	while (!loop->stop && (loop->nwatched > 0 || loop->heap_len > 0 || loop->posts_armed > 0))
 		evloop_run_once(loop, -1);
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests: durations, JSON writer, timer heap of the event loop. */
+/* Unit tests: durations, JSON writer, timer heap and cross-thread posts of the event loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -116,6 +117,110 @@ static void test_timers(void **state)
 	assert_int_equal(f.order[2], 1);
 	assert_int_equal(f.order[3], 0);
 	assert_true(mono_us() - now >= 30000);
+	evloop_free(loop);
+}
+
+/* Posts: fired from other threads, delivered on the loop's thread in firing order, exactly once;
+ * a disarmed post never runs; evloop_run() lasts while any post is armed and no longer. */
+struct postctx {
+	struct evpost post;
+	int id;
+	int *order, *n;
+	int delivered;
+};
+
+static void on_post(void *arg)
+{
+	struct postctx *c = arg;
+	c->delivered++;
+	c->order[(*c->n)++] = c->id;
+}
+
+struct firer {
+	struct postctx *v;
+	size_t from, to, step;
+	int delay_us;
+};
+
+static void *fire_some(void *arg)
+{
+	struct firer *f = arg;
+	if (f->delay_us)
+		usleep((useconds_t)f->delay_us);
+	for (size_t i = f->from; i < f->to; i += f->step)
+		evpost_fire(&f->v[i].post);
+	return NULL;
+}
+
+static void test_posts(void **state)
+{
+	(void)state;
+	struct evloop *loop = evloop_new();
+	int order[8], n = 0;
+	struct postctx c[4];
+	for (int i = 0; i < 4; i++) {
+		c[i] = (struct postctx){ .id = i, .order = order, .n = &n };
+		evpost_arm(loop, &c[i].post, on_post, &c[i]);
+	}
+	/* fired 3, 1, 0, 2 by one thread after the loop is already waiting; 1 withdrawn before it runs */
+	struct firer f = { c, 3, 4, 1, 20000 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, fire_some, &f), 0);
+	pthread_join(th, NULL);
+	evpost_fire(&c[1].post);
+	evpost_fire(&c[0].post);
+	evpost_fire(&c[2].post);
+	evpost_disarm(&c[1].post);
+	evpost_disarm(&c[1].post); /* twice is harmless */
+	int64_t t0 = mono_us();
+	evloop_run(loop); /* returns once 3, 0 and 2 are delivered */
+	assert_true(mono_us() - t0 < 5 * 1000 * 1000);
+	assert_int_equal(n, 3);
+	assert_int_equal(order[0], 3);
+	assert_int_equal(order[1], 0);
+	assert_int_equal(order[2], 2);
+	assert_int_equal(c[1].delivered, 0);
+
+	/* the loop waits for a post fired late, from another thread */
+	evpost_arm(loop, &c[1].post, on_post, &c[1]);
+	f = (struct firer){ c, 1, 2, 1, 50000 };
+	assert_int_equal(pthread_create(&th, NULL, fire_some, &f), 0);
+	t0 = mono_us();
+	evloop_run(loop);
+	assert_true(mono_us() - t0 >= 40000);
+	pthread_join(th, NULL);
+	assert_int_equal(n, 4);
+	assert_int_equal(order[3], 1);
+	assert_int_equal(c[1].delivered, 1);
+	evloop_free(loop);
+}
+
+/* 4 threads fire 20,000 posts at once: every one is delivered exactly once, more than one turn's
+ * worth per wakeup included. */
+static void test_posts_many(void **state)
+{
+	(void)state;
+	enum { N = 20000, T = 4 };
+	struct evloop *loop = evloop_new();
+	static struct postctx c[N];
+	static int order[N];
+	int n = 0;
+	for (int i = 0; i < N; i++) {
+		c[i] = (struct postctx){ .id = i, .order = order, .n = &n };
+		evpost_arm(loop, &c[i].post, on_post, &c[i]);
+	}
+	struct firer f[T];
+	pthread_t th[T];
+	for (int t = 0; t < T; t++) {
+		f[t] = (struct firer){ c, (size_t)t, N, T, 0 };
+		assert_int_equal(pthread_create(&th[t], NULL, fire_some, &f[t]), 0);
+	}
+	evloop_run(loop);
+	for (int t = 0; t < T; t++)
+		pthread_join(th[t], NULL);
+	assert_int_equal(n, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(c[i].delivered, 1);
 	evloop_free(loop);
 }
 
@@ -236,6 +341,8 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_timer_heap_random),
+		cmocka_unit_test(test_posts),
+		cmocka_unit_test(test_posts_many),
 		cmocka_unit_test(test_sockts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
