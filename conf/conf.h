@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "strmap.h"
+
 enum conf_mode { CONF_MODE_MX = 0, CONF_MODE_RELAY };
 enum conf_tls { CONF_TLS_OPPORTUNISTIC = 0, CONF_TLS_NONE, CONF_TLS_REQUIRED };
 
@@ -127,6 +129,8 @@ struct mon_conf {
 
 	char **file_pool;           /* file names referenced by conf_pos */
 	size_t n_file_pool;
+
+	struct strmap seed_index;   /* name -> struct conf_seed *, for conf_seed_find() */
 };
 
 struct conf_error {
