@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_cond_clockwait */
 #include "smtp.h"
 
 #include <curl/curl.h>
@@ -13,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -30,11 +31,18 @@
  * Why a thread per attempt: libcurl's SMTP waits for the end-of-data reply *blocking*
  * (smtp_done -> smtp_block_statemach, every curl version), so on a shared multi one receiver
  * that scans the message for ten seconds would stall every other probe and corrupt their
- * timings. Each attempt therefore runs on its own thread with its own curl multi holding its one
+ * timings. Each attempt therefore runs on a thread of its own with a curl multi holding its one
  * easy handle. The thread drives it with curl_multi_perform() and waits in curl_multi_poll(),
  * the current stage's deadline as the timeout; a cancel wakes it with curl_multi_wakeup(). During
  * the blocking wait the progress callback enforces the deadline and the cancel (curl calls it at
- * least once a second). The main loop only sees the finished result, through an eventfd.
+ * least once a second). The main loop only sees the finished result, through an evpost.
+ *
+ * The threads are pooled: a thread that finishes an attempt takes the next queued one, or waits
+ * up to POOL_IDLE_S for one before it exits, and it keeps its curl multi all along. A thread
+ * per attempt cost a clone, a stack mapping (unmapped again by glibc beyond its 40 MiB stack
+ * cache, with a TLB shootdown on every core), the multi's wakeup socketpair and an eventfd with
+ * its epoll registration, on every attempt: about a quarter of the CPU of a plain probe
+ * (bench/RESULTS.md). There are as many threads as attempts in flight at the peak, no more.
  *
  * Memory (1,000 sessions held open by a sink that answers DATA 3 s late, bench/run.sh --phases
  * inflight; heaptrack, malloc traced in gdb, /proc/PID/smaps): an attempt in flight used to cost
@@ -49,6 +57,15 @@
  * 50 KiB and the 1,000-in-flight peak went from 91.6 MiB to about 60 MiB.
  */
 
+/* An idle pool thread exits after this long without work. */
+#define POOL_IDLE_S 10
+
+enum attempt_state { A_QUEUED, A_RUNNING, A_FINISHED };
+
+struct pool_thread {
+	CURLM *multi; /* kept for the thread's life; NULL when curl_multi_init failed */
+};
+
 struct smtp_attempt {
 	/* parameters, owned copies (the thread must not depend on the caller's memory) */
 	char *host, *ip, *helo, *mail_from, *rcpt, *message, *ca_file, *username, *password, *source_ip;
@@ -60,19 +77,18 @@ struct smtp_attempt {
 	bool saw_auth;          /* worker: an AUTH command was sent */
 
 	/* main-thread side */
-	struct evloop *main_loop;
-	int done_fd;            /* eventfd: the worker signals completion */
-	pthread_t thread;
-	bool thread_started;
+	struct evpost post;     /* fired by the worker when the attempt has ended */
 	smtp_done_cb *done;
 	void *arg;
 
-	/* shared */
-	atomic_bool cancelled;  /* the main thread asks the worker to abort... */
-	pthread_mutex_t multi_lock; /* ...and wakes it with curl_multi_wakeup() under this lock */
+	/* shared, under pool.lock */
+	enum attempt_state state;
+	struct smtp_attempt *qnext; /* in pool's queue while A_QUEUED */
+	struct pool_thread *worker; /* while A_RUNNING */
+	atomic_bool cancelled;  /* the main thread asks the worker to abort (and wakes its multi) */
 
 	/* worker side */
-	CURLM *multi;           /* written by the worker under multi_lock */
+	CURLM *multi;           /* the pool thread's */
 	CURL *easy;
 	bool in_multi;          /* easy is added to multi */
 	struct curl_slist *rcpt_list;
@@ -603,18 +619,14 @@ static CURLcode attempt_setup(struct smtp_attempt *a)
 	return rc;
 }
 
-static void *attempt_thread(void *arg)
+/* Runs one attempt to its end on the calling pool thread, with that thread's multi. */
+static void attempt_execute(struct smtp_attempt *a, CURLM *multi)
 {
-	struct smtp_attempt *a = arg;
 	a->t_start_us = mono_us();
-	CURLM *multi = curl_multi_init(); /* NULL when out of descriptors (its wakeup socketpair) */
-	pthread_mutex_lock(&a->multi_lock);
-	a->multi = multi; /* from here on a cancel wakes it, or the check below sees the flag */
-	pthread_mutex_unlock(&a->multi_lock);
-
-	CURLcode rc = a->multi ? attempt_setup(a) : CURLE_FAILED_INIT;
+	a->multi = multi;
+	CURLcode rc = multi ? attempt_setup(a) : CURLE_FAILED_INIT;
 	CURLMcode mc = CURLM_OK;
-	if (rc == CURLE_OK && (mc = curl_multi_add_handle(a->multi, a->easy)) == CURLM_OK) {
+	if (rc == CURLE_OK && (mc = curl_multi_add_handle(multi, a->easy)) == CURLM_OK) {
 		a->in_multi = true;
 		arm_deadline(a, STAGE_CONNECT);
 		if (!atomic_load(&a->cancelled))
@@ -622,7 +634,7 @@ static void *attempt_thread(void *arg)
 	} else {
 		if (mc != CURLM_OK)
 			log_warnx("curl_multi_add_handle: %s", curl_multi_strerror(mc));
-		if (a->multi)
+		if (multi)
 			snprintf(a->errbuf, sizeof a->errbuf, "%s",
 				 curl_easy_strerror(rc != CURLE_OK ? rc : CURLE_FAILED_INIT));
 		else
@@ -641,23 +653,182 @@ static void *attempt_thread(void *arg)
 		curl_easy_cleanup(a->easy);
 	}
 	a->easy = NULL;
-	pthread_mutex_lock(&a->multi_lock);
 	a->multi = NULL;
-	pthread_mutex_unlock(&a->multi_lock);
-	curl_multi_cleanup(multi); /* NULL is fine */
-	uint64_t one = 1;
-	if (write(a->done_fd, &one, sizeof one) < 0)
-		log_warn("done eventfd");
+}
+
+/* ---- the pool of attempt threads ---- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;     /* an attempt was queued */
+	pthread_cond_t released; /* a cancelled attempt's thread let go of it */
+	pthread_cond_t stalled;  /* wakes the manager: an attempt waits with no idle thread */
+	struct smtp_attempt *head, *tail; /* queued, not yet taken */
+	size_t queued, idle, threads;
+	uint64_t takes;          /* attempts taken so far: the manager's measure of progress */
+	bool manager, manager_waiting;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+	   .released = PTHREAD_COND_INITIALIZER, .stalled = PTHREAD_COND_INITIALIZER };
+
+/* Takes the next queued attempt, waiting up to POOL_IDLE_S for one; NULL: time to exit.
+ * Called and returns with pool.lock held. */
+static struct smtp_attempt *pool_take(void)
+{
+	if (!pool.head) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += POOL_IDLE_S;
+		pool.idle++;
+		int rc = 0;
+		while (!pool.head && rc != ETIMEDOUT)
+			rc = pthread_cond_clockwait(&pool.work, &pool.lock, CLOCK_MONOTONIC, &until);
+		pool.idle--;
+	}
+	struct smtp_attempt *a = pool.head;
+	if (a) {
+		pool.head = a->qnext;
+		if (!pool.head)
+			pool.tail = NULL;
+		a->qnext = NULL;
+		pool.queued--;
+		pool.takes++;
+	}
+	return a;
+}
+
+static void *pool_thread_main(void *arg)
+{
+	struct pool_thread *t = arg;
+	/* NULL when out of descriptors (its wakeup socketpair): each attempt then fails with a
+	 * recorded reason, and the thread exits when idle like any other. */
+	t->multi = curl_multi_init();
+	pthread_mutex_lock(&pool.lock);
+	struct smtp_attempt *a;
+	while ((a = pool_take())) {
+		a->state = A_RUNNING;
+		a->worker = t;
+		pthread_mutex_unlock(&pool.lock);
+		attempt_execute(a, t->multi);
+		pthread_mutex_lock(&pool.lock);
+		a->state = A_FINISHED;
+		a->worker = NULL;
+		if (atomic_load(&a->cancelled))
+			pthread_cond_broadcast(&pool.released); /* smtp_attempt_cancel() frees it */
+		else
+			evpost_fire(&a->post); /* the last touch: the loop may free it from here on */
+	}
+	pool.threads--;
+	pthread_mutex_unlock(&pool.lock);
+	curl_multi_cleanup(t->multi);
+	free(t);
 	return NULL;
+}
+
+static int start_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&tid, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
+/* Starts one more pool thread. Returns 0 or an errno value. */
+static int pool_spawn(void)
+{
+	struct pool_thread *t = xcalloc(1, sizeof *t);
+	int err = start_detached(pool_thread_main, t);
+	if (err)
+		free(t);
+	return err;
+}
+
+/*
+ * How many threads. An attempt that finds no idle thread gets a new one at once while there are
+ * fewer than pool_eager() threads. Beyond that the manager thread decides: when attempts wait and
+ * not one was taken for POOL_STALL_US, every busy thread is waiting on its server, and the
+ * manager doubles the threads, up to one per waiting attempt. While threads keep taking attempts
+ * (fast servers), the queue drains without more threads: a thread that ends an attempt takes the
+ * next one at once, with no sleep and no wakeup, and 1,000 attempts to a server that answers in
+ * microseconds need not cost 1,000 thread starts. So limits.in_flight stays the most there are
+ * at once, and the servers' slowness decides how many that is: 1,000 attempts to servers that
+ * keep every thread waiting have their threads within about ten stalls (20 ms). An attempt's
+ * time starts when a thread takes it, so its wait in the queue is in no stage.
+ */
+#define POOL_STALL_US 2000
+
+static size_t pool_eager(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 2 ? 2 * (size_t)n : 4;
+}
+
+static void *pool_manager_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		while (pool.queued <= pool.idle) {
+			pool.manager_waiting = true;
+			pthread_cond_wait(&pool.stalled, &pool.lock);
+			pool.manager_waiting = false;
+		}
+		uint64_t takes = pool.takes;
+		pthread_mutex_unlock(&pool.lock);
+		struct timespec nap = { 0, POOL_STALL_US * 1000L };
+		nanosleep(&nap, NULL);
+		pthread_mutex_lock(&pool.lock);
+		if (pool.takes != takes || pool.queued <= pool.idle)
+			continue; /* progress: the running threads will take the rest */
+		/* Double the threads (at most one per waiting attempt): 1,000 attempts to slow servers
+		 * have their threads within about ten stalls, and a passing hiccup adds few. */
+		size_t need = pool.queued - pool.idle, started = 0;
+		if (need > pool.threads)
+			need = pool.threads > 0 ? pool.threads : 1;
+		int err = 0;
+		pthread_mutex_unlock(&pool.lock);
+		while (started < need && !(err = pool_spawn()))
+			started++;
+		pthread_mutex_lock(&pool.lock);
+		pool.threads += started;
+		if (err)
+			log_warnx("cannot start another probe thread (%s): attempts wait for a free one",
+				  strerror(err));
+	}
+	return NULL;
+}
+
+/* Called with pool.lock held, right after an attempt was queued. Returns 0, or an errno value
+ * when there is no thread at all and none could be started. */
+static int pool_grow(void)
+{
+	if (pool.idle > 0)
+		pthread_cond_signal(&pool.work);
+	if (pool.queued <= pool.idle)
+		return 0;
+	if (!pool.manager && pool.threads >= pool_eager())
+		pool.manager = start_detached(pool_manager_main, NULL) == 0;
+	if (pool.manager && pool.threads >= pool_eager()) {
+		if (pool.manager_waiting)
+			pthread_cond_signal(&pool.stalled);
+		return 0;
+	}
+	int err = pool_spawn();
+	if (!err)
+		pool.threads++;
+	else if (pool.threads > 0)
+		log_warnx("cannot start another probe thread (%s): the attempt waits for a free one",
+			  strerror(err));
+	return pool.threads > 0 ? 0 : err;
 }
 
 /* ---- main-thread side ---- */
 
 static void attempt_free(struct smtp_attempt *a)
 {
-	if (a->done_fd >= 0)
-		close(a->done_fd);
-	pthread_mutex_destroy(&a->multi_lock);
 	curl_slist_free_all(a->rcpt_list);
 	curl_slist_free_all(a->connect_to);
 	transcript_fini(&a->tr);
@@ -681,16 +852,9 @@ static void attempt_free(struct smtp_attempt *a)
 	free(a);
 }
 
-static void on_thread_done(void *arg, int fd, unsigned events)
+static void on_attempt_done(void *arg)
 {
 	struct smtp_attempt *a = arg;
-	uint64_t v;
-	(void)events;
-	if (read(fd, &v, sizeof v) < 0 && errno == EAGAIN)
-		return; /* spurious */
-	evloop_fd_del(a->main_loop, a->done_fd);
-	if (a->thread_started)
-		pthread_join(a->thread, NULL);
 	a->done(a->arg, attempt_result(a));
 	attempt_free(a);
 }
@@ -716,38 +880,36 @@ struct smtp_attempt *smtp_attempt_start(struct evloop *loop, const struct smtp_p
 	a->tls_verify = p->tls_verify;
 	a->auth_expected = p->username != NULL;
 	a->keep_transcript = p->keep_transcript;
-	a->main_loop = loop;
 	a->done = done;
 	a->arg = arg;
 	a->fd = -1;
 	a->progress_timeout = STAGE_NONE;
 	atomic_init(&a->cancelled, false);
 	transcript_init(&a->tr);
+	evpost_arm(loop, &a->post, on_attempt_done, a);
 
-	a->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->done_fd < 0)
-		fatal("eventfd");
-	pthread_mutex_init(&a->multi_lock, NULL);
-	evloop_fd_set(loop, a->done_fd, EVLOOP_READ, on_thread_done, a);
-
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 512 * 1024);
-	int err = pthread_create(&a->thread, &attr, attempt_thread, a);
-	pthread_attr_destroy(&attr);
+	pthread_mutex_lock(&pool.lock);
+	a->state = A_QUEUED;
+	if (pool.tail)
+		pool.tail->qnext = a;
+	else
+		pool.head = a;
+	pool.tail = a;
+	pool.queued++;
+	int err = pool_grow();
 	if (err) {
-		/* No thread: report it as a local failure through the same path, from the loop. */
+		/* No thread to run it, now or later: a local failure, reported through the same
+		 * path, from the loop. With other threads it waits for one of them. */
+		pool.head = pool.tail = NULL; /* it was alone in the queue: no thread takes any */
+		pool.queued = 0;
+		a->state = A_FINISHED;
 		struct smtp_try *try = attempt_result(a);
 		try->outcome = OUTCOME_FAILED;
 		try->stage = STAGE_CONNECT;
 		snprintf(try->error, sizeof try->error, "cannot start a probe thread: %s", strerror(err));
-		uint64_t one = 1;
-		if (write(a->done_fd, &one, sizeof one) < 0)
-			fatal("eventfd write");
-		a->thread_started = false;
-	} else {
-		a->thread_started = true;
+		evpost_fire(&a->post);
 	}
+	pthread_mutex_unlock(&pool.lock);
 	return a;
 }
 
@@ -755,14 +917,28 @@ void smtp_attempt_cancel(struct smtp_attempt *a)
 {
 	if (!a)
 		return;
-	evloop_fd_del(a->main_loop, a->done_fd);
-	if (a->thread_started) {
-		atomic_store(&a->cancelled, true);
-		pthread_mutex_lock(&a->multi_lock);
-		if (a->multi)
-			curl_multi_wakeup(a->multi);
-		pthread_mutex_unlock(&a->multi_lock);
-		pthread_join(a->thread, NULL); /* quick: the worker aborts at once, or within 1 s in curl's blocking wait */
+	pthread_mutex_lock(&pool.lock);
+	atomic_store(&a->cancelled, true);
+	if (a->state == A_QUEUED) {
+		struct smtp_attempt **pp = &pool.head, *prev = NULL;
+		while (*pp && *pp != a) {
+			prev = *pp;
+			pp = &(*pp)->qnext;
+		}
+		if (*pp) {
+			*pp = a->qnext;
+			if (pool.tail == a)
+				pool.tail = prev;
+			pool.queued--;
+		}
+	} else if (a->state == A_RUNNING) {
+		if (a->worker->multi)
+			curl_multi_wakeup(a->worker->multi);
+		/* quick: the thread aborts at once, or within 1 s in curl's blocking wait */
+		while (a->state == A_RUNNING)
+			pthread_cond_wait(&pool.released, &pool.lock);
 	}
+	pthread_mutex_unlock(&pool.lock);
+	evpost_disarm(&a->post); /* also when it had ended and its post waits in the loop */
 	attempt_free(a);
 }

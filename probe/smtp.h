@@ -34,11 +34,11 @@ struct smtp_params {
 /* try is borrowed for the call: copy what you need (smtp_try_copy). */
 typedef void smtp_done_cb(void *arg, struct smtp_try *try);
 
-/* Starts an attempt on its own worker thread (see smtp.c for why); done fires exactly once, on
- * loop's thread, never from inside this call. params are copied: nothing is borrowed. */
+/* Starts an attempt on a thread of its own from a pool (see smtp.c for why); done fires exactly
+ * once, on loop's thread, never from inside this call. params are copied: nothing is borrowed. */
 struct smtp_attempt *smtp_attempt_start(struct evloop *loop, const struct smtp_params *p, smtp_done_cb *done,
 					void *arg);
-/* Aborts and waits for the worker (at most about a second); done does not fire. */
+/* Aborts and waits for its thread to let go (at most about a second); done does not fire. */
 void smtp_attempt_cancel(struct smtp_attempt *a);
 
 #endif
