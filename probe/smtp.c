@@ -102,10 +102,8 @@ struct smtp_attempt {
 	enum probe_stage progress_timeout; /* deadline seen passed by the progress callback */
 	curl_socket_t fd;       /* the connection's socket while curl has it open, else -1 */
 	bool kts;               /* fd has kernel timestamps (sockts.h) */
-	int64_t rx_ts_us;       /* arrival of the data last peeked at (kernel stamp), -1 none */
 	size_t kts_seen;        /* transcript events at the previous wakeup */
 	int kts_idle;           /* wakeups in a row that added no transcript event */
-	bool dot_sent;          /* the stamp of the message's final dot was seen */
 	int64_t handshake_us;   /* the kernel's SYN to SYN-ACK time, 0 unknown */
 	int64_t t_socket_us;    /* when curl's socket was made, just before its connect() */
 	bool finished;
@@ -201,15 +199,16 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 		a->t_socket_us = mono_us(); /* curl calls connect() right after this */
 		a->fd = fd;
 		a->kts = sockts_enable(fd) == 0;
-		a->rx_ts_us = -1;
+		sockts_rx_watch(a->kts ? fd : -1);
 	}
 	return CURL_SOCKOPT_OK;
 }
 
 /* Kernel timestamps (sockts.h). A command's time is when its last byte left, a reply line's when
- * the data holding it arrived, so that stage times are the wire's and not our thread's
- * scheduling. A stamp is used only when it falls between the previous command (or body chunk)
- * and now; otherwise, and without stamps, the callback's own time. */
+ * the data holding it arrived (the stamp of curl's own read of it, sockts_rx_last()), so that
+ * stage times are the wire's and not our thread's scheduling. A stamp is used only when it falls
+ * between the previous command (or body chunk) and now; otherwise, and without stamps, the
+ * callback's own time. */
 /* The latest event that is not curl's informational text, or NULL. */
 static struct tr_event *last_event(const struct smtp_attempt *a)
 {
@@ -232,22 +231,14 @@ static int64_t stamp_or_now(const struct smtp_attempt *a, int64_t stamp, int64_t
 	return stamp >= 0 && stamp >= last_sent_us(a) && stamp <= now ? stamp : now;
 }
 
-/* After each wakeup of the attempt's own loop (about 13 per probe), before curl reads: the
- * arrival time of what is waiting. With few system calls: the peek only while a reply is
- * awaited (the last event is a command or the body, or nothing was sent yet); the drain of
- * stamps of sends made without a debug callback (the TLS handshake) only after two wakeups in a
- * row that added nothing to the transcript (a stamp nobody collected makes poll() report POLLERR
- * at once: this bounds that to one extra turn). */
+/* After each wakeup of the attempt's own loop (about 13 per probe): the stamps of sends made
+ * without a debug callback (the TLS handshake) are drained, but only after two wakeups in a row
+ * that added nothing to the transcript (a stamp nobody collected makes poll() report POLLERR at
+ * once: this bounds that to one extra turn). */
 static void kts_wakeup(struct smtp_attempt *a)
 {
 	if (!a->kts || a->fd < 0)
 		return;
-	const struct tr_event *last = last_event(a);
-	if (!last || last->kind != TR_IN) {
-		int64_t rx = sockts_rx_peek(a->fd);
-		if (rx >= 0)
-			a->rx_ts_us = rx;
-	}
 	if (a->tr.n != a->kts_seen) {
 		a->kts_seen = a->tr.n;
 		a->kts_idle = 0;
@@ -272,8 +263,10 @@ static int64_t tcp_handshake_us(int fd)
 static int on_closesocket(void *clientp, curl_socket_t fd)
 {
 	struct smtp_attempt *a = clientp;
-	if (a->fd == fd)
+	if (a->fd == fd) {
 		a->fd = -1;
+		sockts_rx_watch(-1);
+	}
 	return close(fd);
 }
 
@@ -286,7 +279,7 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 		if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
 			now = stamp_or_now(a, sockts_tx_drain(a->fd), now); /* called right after the send */
 		else if (type == CURLINFO_HEADER_IN)
-			now = stamp_or_now(a, a->rx_ts_us, now);
+			now = stamp_or_now(a, sockts_rx_last(), now);
 	}
 	switch (type) {
 	case CURLINFO_TEXT:
@@ -349,20 +342,12 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)ultotal;
 	struct tr_event *body = a->kts && a->fd >= 0 && ultotal > 0 && ulnow >= ultotal ? last_event(a) : NULL;
 	if (body && body->kind == TR_BODY) {
-		/* The message is out and its reply not in: inside curl's blocking end-of-data wait,
-		 * between its poll and its read. The dot that ends the message is sent without a
-		 * debug callback: its stamp starts the stage, and once it is out a peek stamps the
-		 * reply. */
+		/* The message is out and its reply not in: inside curl's blocking end-of-data wait.
+		 * The dot that ends the message is sent without a debug callback: its stamp starts
+		 * the stage. (curl's read of the reply is stamped like every other.) */
 		int64_t tx = sockts_tx_drain(a->fd);
-		if (tx >= 0 && tx > body->t_us && tx <= mono_us()) {
+		if (tx >= 0 && tx > body->t_us && tx <= mono_us())
 			body->t_us = tx;
-			a->dot_sent = true;
-		}
-		if (a->dot_sent) {
-			int64_t rx = sockts_rx_peek(a->fd);
-			if (rx >= 0)
-				a->rx_ts_us = rx;
-		}
 	}
 	if (atomic_load(&a->cancelled))
 		return 1;
@@ -654,6 +639,7 @@ static void attempt_execute(struct smtp_attempt *a, CURLM *multi)
 	}
 	a->easy = NULL;
 	a->multi = NULL;
+	sockts_rx_watch(-1);
 }
 
 /* ---- the pool of attempt threads ---- */

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE /* recvmmsg */
+/* This file defines recv() (below): fortified headers make recv an inline wrapper instead. */
+#undef _FORTIFY_SOURCE
 #include "sockts.h"
 
 #include <errno.h>
@@ -13,8 +15,6 @@
 #if defined(__linux__)
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <netinet/in.h>
 
 /* A kernel (CLOCK_REALTIME) stamp on the mono_us() clock. */
@@ -117,27 +117,47 @@ int64_t sockts_tx_drain(int fd)
 	return latest;
 }
 
-/* Where peeked bytes go: never read, so shared by every thread (the kernel writes it). Large
- * enough that one peek reaches the last packet of any SMTP reply worth timing. */
-static char peek_sink[4096];
+/*
+ * Receive stamps of the bytes curl reads. libcurl reads a connection's data with recv() (plain
+ * SMTP, and the TLS records under OpenSSL, through curl's own BIO). This executable defines
+ * recv() and exports it (cli/CMakeLists.txt: --export-dynamic-symbol=recv), so libcurl's calls
+ * come here: for the one socket this thread watches, the read is a recvmsg() that also takes the
+ * SCM_TIMESTAMPING control message, the arrival time of the last packet read; every other call
+ * is recvfrom(), which is what glibc's recv() is. A stamp per read that curl makes anyway, with no
+ * system call of our own, and no read can slip by unstamped (a peek before curl's reads missed
+ * the replies that curl read inside one curl_multi_perform() call after it had sent a command).
+ */
+static _Thread_local int rx_watch_fd = -1;
+static _Thread_local int64_t rx_last_us = -1;
 
-int64_t sockts_rx_peek(int fd)
+void sockts_rx_watch(int fd)
 {
+	rx_watch_fd = fd;
+	rx_last_us = -1;
+}
+
+int64_t sockts_rx_last(void)
+{
+	return rx_last_us;
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	if (fd < 0 || fd != rx_watch_fd)
+		return recvfrom(fd, buf, len, flags, NULL, NULL);
 	union {
 		char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) + 64];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { peek_sink, sizeof peek_sink };
+	struct iovec iov = { buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
-	/* Only when data is waiting: with nothing to copy, recvmsg() would return a pending socket
-	 * error (a refused connect, a reset) and clear it, and curl would then miss it. */
-	int waiting = 0;
-	if (ioctl(fd, SIOCINQ, &waiting) < 0 || waiting <= 0)
-		return -1;
-	ssize_t n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
-	if (n <= 0)
-		return -1;
-	return stamp_of(&msg);
+	ssize_t n = recvmsg(fd, &msg, flags);
+	if (n > 0 && !(flags & MSG_PEEK)) {
+		int64_t t = stamp_of(&msg);
+		if (t >= 0)
+			rx_last_us = t;
+	}
+	return n;
 }
 
 #else
@@ -159,9 +179,13 @@ int64_t sockts_tx_drain(int fd)
 	return -1;
 }
 
-int64_t sockts_rx_peek(int fd)
+void sockts_rx_watch(int fd)
 {
 	(void)fd;
+}
+
+int64_t sockts_rx_last(void)
+{
 	return -1;
 }
 

@@ -1,6 +1,6 @@
 /* Kernel timestamps of a TCP socket's traffic (SO_TIMESTAMPING, software stamps): when a send
- * left through the network device and when pending data arrived, independent of when our thread
- * got to run. Stage timings taken at curl's callbacks alone include the scheduling delay between
+ * left through the network device and when the data a read returned had arrived, independent of
+ * when our thread got to run. Stage timings taken at curl's callbacks alone include the scheduling delay between
  * the packet and the callback (several ms on a busy host, bench/RESULTS.md); with these stamps
  * they are what a packet capture on the interface shows.
  *
@@ -28,9 +28,13 @@ int sockts_enable(int fd);
  * queued. */
 int64_t sockts_tx_drain(int fd);
 
-/* Peeks at the data waiting on fd (MSG_PEEK: nothing is consumed, and a pending socket error is
- * left for the socket's owner) and returns the arrival time of the last packet of it (mono_us
- * clock), or -1 when nothing is waiting or it has no stamp. */
-int64_t sockts_rx_peek(int fd);
+/* This thread's reads of fd through recv() (libcurl's, ours) are stamped from now on, and the
+ * last stamp is forgotten; -1 stops. One socket per thread: a thread runs one SMTP attempt at a
+ * time. */
+void sockts_rx_watch(int fd);
+
+/* Arrival time (mono_us clock) of the last packet of this thread's latest recv() of its watched
+ * socket, or -1 when no read since sockts_rx_watch() carried a stamp. */
+int64_t sockts_rx_last(void);
 
 #endif
