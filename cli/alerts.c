@@ -19,11 +19,9 @@
 #include "alert_rules.h"
 #include "clock.h"
 #include "conf.h"
-#include "engine.h"
 #include "evloop.h"
 #include "latest.h"
 #include "log.h"
-#include "result.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -589,19 +587,15 @@ void alerts_feed_json(struct alerts *a, const char *json, const struct rrd_feed_
 	latest_result_fini(&r);
 }
 
-void alerts_feed_result(struct alerts *a, const struct probe_result *r, const struct rrd_feed_hw *hw)
+void alerts_feed_line(struct alerts *a, struct rrd_feed *f, const char *json)
 {
-	if (!a || !r->final)
-		return;
-	struct strbuf line;
-	sb_init(&line);
-	probe_result_json(r, &line, false);
-	alerts_feed_json(a, line.s, hw);
-	sb_fini(&line);
+	if (f)
+		rrd_feed_submit(f, json, a != NULL);
+	else
+		alerts_feed_json(a, json, NULL);
 }
 
-void alerts_feed_readback(struct alerts *a, const struct readback_done *d, const struct rrd_feed_hw *hw)
+void alerts_rrd_done(void *arg, const char *json, const struct rrd_feed_hw *hw)
 {
-	if (a && d->json && *d->json)
-		alerts_feed_json(a, d->json, hw);
+	alerts_feed_json(*(struct alerts **)arg, json, hw);
 }

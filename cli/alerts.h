@@ -39,8 +39,6 @@
 struct alerts;
 struct evloop;
 struct mon_conf;
-struct probe_result;
-struct readback_done;
 
 #define ALERT_MAX_RUNNING 4
 #define ALERT_QUEUE_MAX 1000
@@ -68,9 +66,12 @@ void alerts_free(struct alerts *a);
 /* One final result line (json borrowed); hw: what the RRD update of the same result found
  * (NULL: nothing). Lines that are not a probe result are ignored. */
 void alerts_feed_json(struct alerts *a, const char *json, const struct rrd_feed_hw *hw);
-/* From on_result: final results only, others wait for their final form. r, hw borrowed. */
-void alerts_feed_result(struct alerts *a, const struct probe_result *r, const struct rrd_feed_hw *hw);
-/* From on_readback: its final result line. d, hw borrowed. */
-void alerts_feed_readback(struct alerts *a, const struct readback_done *d, const struct rrd_feed_hw *hw);
+/* A final result line (borrowed) to the seed's RRD file and then to the alerts: with a feed, its
+ * writer thread writes it and alerts_rrd_done() passes it on, with what the update found; with
+ * no feed (rrd = false), straight to a. a NULL: the RRD file only. */
+void alerts_feed_line(struct alerts *a, struct rrd_feed *f, const char *json);
+/* rrd_feed_done_cb for rrd_feed_attach(): arg is a struct alerts ** (read at each report, so a
+ * reload may replace the alerts; *arg NULL: none). */
+void alerts_rrd_done(void *arg, const char *json, const struct rrd_feed_hw *hw);
 
 #endif

@@ -130,17 +130,20 @@ static void on_result(void *arg, const struct probe_result *r)
 	const struct conf_seed *cs = conf_seed_find(o->conf, r->seed);
 	diag_round_add(o->round, r->probe_id, cs ? cs->domain : r->seed, r->smtp.outcome, r->smtp.stage);
 	o->n_results++;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_result(o->rrd, r, o->alerts ? &hw : NULL);
-	alerts_feed_result(o->alerts, r, &hw);
+	if (r->final) {
+		struct strbuf line;
+		sb_init(&line);
+		probe_result_json(r, &line, false);
+		alerts_feed_line(o->alerts, o->rrd, line.s);
+		sb_fini(&line);
+	}
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct probe_out *o = arg;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_readback(o->rrd, d, o->alerts ? &hw : NULL);
-	alerts_feed_readback(o->alerts, d, &hw);
+	if (d->json && *d->json)
+		alerts_feed_line(o->alerts, o->rrd, d->json);
 	if (o->json) {
 		fputs(d->json, stdout);
 		fputc('\n', stdout);
@@ -167,9 +170,7 @@ static void on_readback(void *arg, const struct readback_done *d)
 static void on_repaired(void *arg, const char *json)
 {
 	struct probe_out *o = arg;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_json(o->rrd, json, o->alerts ? &hw : NULL);
-	alerts_feed_json(o->alerts, json, &hw);
+	alerts_feed_line(o->alerts, o->rrd, json);
 }
 
 static void probe_usage(FILE *fp)
@@ -303,6 +304,7 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 	out.round = diag_round_new();
 	out.rrd = rrd_feed_new(conf); /* borrows conf, which the engine keeps until engine_free */
 	out.alerts = alerts_new(conf); /* the same */
+	rrd_feed_attach(out.rrd, NULL, alerts_rrd_done, &out.alerts); /* engine_new's repairs: written at once */
 	struct engine *e = engine_new(conf, &ep, &err); /* takes conf and journal */
 	journal_state_fini(&st);
 	if (!e) {
@@ -311,7 +313,9 @@ int cmd_probe(const struct cli_globals *g, int argc, char **argv)
 		rc = 1;
 	} else {
 		alerts_attach(out.alerts, engine_loop(e)); /* alert commands run beside the probes */
+		rrd_feed_attach(out.rrd, engine_loop(e), alerts_rrd_done, &out.alerts); /* RRD files on a writer thread */
 		engine_run(e);
+		rrd_feed_drain(out.rrd); /* the last lines, and their alerts */
 		alerts_drain(out.alerts); /* a one-shot run waits for its alert commands (bounded) */
 		engine_free(e);
 		size_t by[OUTCOME_UNKNOWN + 3] = { 0 }; /* + readback not found or misplaced */

@@ -21,6 +21,8 @@
 #include "graph_refresh.h"
 #include "log.h"
 #include "rrd_feed.h"
+#include "result.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 struct run_ctx {
@@ -75,10 +77,11 @@ static void reload(struct run_ctx *ctx)
 	/* First: a callback from within engine_reload must not see the old configuration, which
 	 * the engine may free there. The engine keeps conf until the next reload. */
 	if (ctx->rrd && !conf->rrd) {
-		rrd_feed_free(ctx->rrd);
+		rrd_feed_free(ctx->rrd); /* waits for the lines queued (and feeds their alerts) */
 		ctx->rrd = NULL;
 	} else if (!ctx->rrd) {
 		ctx->rrd = rrd_feed_new(conf); /* NULL while rrd = false */
+		rrd_feed_attach(ctx->rrd, engine_loop(ctx->e), alerts_rrd_done, &ctx->alerts);
 	} else {
 		rrd_feed_set_conf(ctx->rrd, conf);
 	}
@@ -95,29 +98,31 @@ static void reload(struct run_ctx *ctx)
 	engine_reload(ctx->e, conf);
 }
 
-/* The engine's callbacks, on the loop's thread: one RRD update per probe once it is final. */
+/* The engine's callbacks, on the loop's thread: one RRD update per probe once it is final, then
+ * the alerts (alerts_feed_line()). */
 static void on_result(void *arg, const struct probe_result *r)
 {
 	struct run_ctx *ctx = arg;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_result(ctx->rrd, r, ctx->alerts ? &hw : NULL);
-	alerts_feed_result(ctx->alerts, r, &hw);
+	if (!r->final)
+		return;
+	struct strbuf line;
+	sb_init(&line);
+	probe_result_json(r, &line, false);
+	alerts_feed_line(ctx->alerts, ctx->rrd, line.s);
+	sb_fini(&line);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)
 {
 	struct run_ctx *ctx = arg;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_readback(ctx->rrd, d, ctx->alerts ? &hw : NULL);
-	alerts_feed_readback(ctx->alerts, d, &hw);
+	if (d->json && *d->json)
+		alerts_feed_line(ctx->alerts, ctx->rrd, d->json);
 }
 
 static void on_repaired(void *arg, const char *json)
 {
 	struct run_ctx *ctx = arg;
-	struct rrd_feed_hw hw = { 0 };
-	rrd_feed_json(ctx->rrd, json, ctx->alerts ? &hw : NULL);
-	alerts_feed_json(ctx->alerts, json, &hw);
+	alerts_feed_line(ctx->alerts, ctx->rrd, json);
 }
 
 static void on_signal(void *arg, int fd, unsigned events)
@@ -215,6 +220,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		 conf->n_seeds, st.n_probes, state_dir);
 	struct run_ctx ctx = { .g = g, .state_dir = state_dir, .rrd = rrd_feed_new(conf),
 				.alerts = alerts_new(conf) };
+	rrd_feed_attach(ctx.rrd, NULL, alerts_rrd_done, &ctx.alerts); /* engine_new's repairs: written at once */
 	struct engine_params ep = {
 		.mode = ENGINE_DAEMON,
 		.journal = journal,
@@ -242,9 +248,11 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	ctx.graph = graph_refresh_new(engine_loop(e), g, conf);
 	evloop_fd_set(engine_loop(e), sfd, EVLOOP_READ, on_signal, &ctx);
 	alerts_attach(ctx.alerts, engine_loop(e)); /* alert commands run beside the probes */
+	rrd_feed_attach(ctx.rrd, engine_loop(e), alerts_rrd_done, &ctx.alerts); /* RRD files on a writer thread */
 	engine_run(e);
 	graph_refresh_free(ctx.graph); /* before the loop goes: waits for a refresh still running */
 	evloop_fd_del(engine_loop(e), sfd);
+	rrd_feed_drain(ctx.rrd); /* before the loop goes: the last lines, and their alerts */
 	alerts_drain(ctx.alerts); /* before the loop goes: the commands still running end or are killed */
 	engine_free(e);
 	rrd_feed_free(ctx.rrd);

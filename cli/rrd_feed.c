@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +16,41 @@
 #include "alert_rules.h"
 #include "clock.h"
 #include "conf.h"
-#include "engine.h"
+#include "evloop.h"
 #include "log.h"
-#include "result.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "xalloc.h"
 
+/* A submitted line, from rrd_feed_submit() until its done. */
+struct feed_job {
+	struct feed_job *next;
+	struct rrd_feed *f;
+	struct evpost post; /* fired by the writer once the line is written */
+	char *json;
+	bool want_hw;
+	struct rrd_feed_hw hw;
+};
+
 struct rrd_feed {
+	/* Everything down to hw_complained is the writer's while it writes a line (work_lock). */
 	const struct mon_conf *conf; /* borrowed */
 	struct store_rrd *store;
 	char *dir, *daemon, *vantage; /* what the store was made with */
 	struct strmap layouts;        /* seed name -> struct store_rrd_layout * (owned) */
 	bool hw_complained;           /* a FAILURES fetch failed and was logged as a warning */
+
+	/* the writer thread (rrd_feed_attach) */
+	struct evloop *loop;          /* NULL: not attached, lines are written at once */
+	rrd_feed_done_cb *done;
+	void *done_arg;
+	pthread_mutex_t work_lock;    /* held by the writer while it writes one line */
+	pthread_mutex_t lock;         /* the queue below */
+	pthread_cond_t cond;          /* a line was queued, or stop */
+	struct feed_job *head, *tail; /* submitted, not yet reported, in order */
+	struct feed_job *todo;        /* the first line not written yet (within head..tail), or NULL */
+	bool running, stop;
+	pthread_t thread;
 };
 
 static bool str_same(const char *a, const char *b)
@@ -54,10 +77,8 @@ static void store_close(struct rrd_feed *f)
 	f->dir = f->daemon = f->vantage = NULL;
 }
 
-void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf)
+static void set_conf_locked(struct rrd_feed *f, const struct mon_conf *conf)
 {
-	if (!f)
-		return;
 	f->conf = conf;
 	layouts_clear(f);
 	if (f->store && str_same(f->dir, conf->rrd_dir) && str_same(f->daemon, conf->rrdcached) &&
@@ -71,13 +92,25 @@ void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf)
 	f->vantage = conf->vantage ? xstrdup(conf->vantage) : NULL;
 }
 
+void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->work_lock);
+	set_conf_locked(f, conf);
+	pthread_mutex_unlock(&f->work_lock);
+}
+
 struct rrd_feed *rrd_feed_new(const struct mon_conf *conf)
 {
 	if (!conf->rrd)
 		return NULL; /* rrd = false: every rrd_feed_* call does nothing */
 	struct rrd_feed *f = xcalloc(1, sizeof *f);
 	strmap_init(&f->layouts, false);
-	rrd_feed_set_conf(f, conf);
+	pthread_mutex_init(&f->work_lock, NULL);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	set_conf_locked(f, conf);
 	return f;
 }
 
@@ -85,6 +118,10 @@ void rrd_feed_free(struct rrd_feed *f)
 {
 	if (!f)
 		return;
+	rrd_feed_drain(f);
+	pthread_mutex_destroy(&f->work_lock);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
 	layouts_clear(f);
 	strmap_fini(&f->layouts);
 	store_close(f);
@@ -113,6 +150,7 @@ static const struct store_rrd_layout *layout_for(struct rrd_feed *f, const char 
 }
 
 static bool json_true(const char *json, const char *key);
+static const char *member(const char *p, const char *key);
 
 unsigned rrd_feed_aberrations(unsigned ds_mask, const struct store_rrd_sample *s)
 {
@@ -161,7 +199,7 @@ void rrd_feed_json(struct rrd_feed *f, const char *json, struct rrd_feed_hw *hw)
 	if (hw)
 		memset(hw, 0, sizeof *hw);
 	/* One update per probe: a late arrival after "missing" (readback.late) was written then. */
-	if (!f || json_true(json, "late"))
+	if (!f || json_true(member(json, "readback"), "late"))
 		return;
 	if (rrd_sample_from_json(json, &s, seed, sizeof seed, &sent_ms) < 0) {
 		log_warnx("event=rrd status=failed error=\"not a probe result: %.60s\"", json);
@@ -180,25 +218,126 @@ void rrd_feed_json(struct rrd_feed *f, const char *json, struct rrd_feed_hw *hw)
 		check_hw(f, seed, l, &s, hw);
 }
 
-void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r, struct rrd_feed_hw *hw)
+/* ---- the writer thread ---- */
+
+static void *writer_main(void *arg)
 {
-	if (hw)
-		memset(hw, 0, sizeof *hw);
-	if (!f || !r->final)
-		return;
-	struct strbuf line;
-	sb_init(&line);
-	probe_result_json(r, &line, false);
-	rrd_feed_json(f, line.s, hw);
-	sb_fini(&line);
+	struct rrd_feed *f = arg;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (!f->todo && !f->stop)
+			pthread_cond_wait(&f->cond, &f->lock);
+		struct feed_job *j = f->todo;
+		if (!j)
+			break; /* stop, and every line written */
+		f->todo = j->next;
+		pthread_mutex_unlock(&f->lock);
+		pthread_mutex_lock(&f->work_lock);
+		rrd_feed_json(f, j->json, j->want_hw ? &j->hw : NULL);
+		pthread_mutex_unlock(&f->work_lock);
+		pthread_mutex_lock(&f->lock);
+		evpost_fire(&j->post);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
 }
 
-void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d, struct rrd_feed_hw *hw)
+static void job_free(struct feed_job *j)
 {
-	if (hw)
-		memset(hw, 0, sizeof *hw);
-	if (f && d->json && *d->json)
-		rrd_feed_json(f, d->json, hw);
+	free(j->json);
+	free(j);
+}
+
+/* Takes j, the oldest line, off the queue, and reports it. */
+static void job_report(struct rrd_feed *f, struct feed_job *j)
+{
+	pthread_mutex_lock(&f->lock);
+	f->head = j->next;
+	if (!f->head)
+		f->tail = NULL;
+	pthread_mutex_unlock(&f->lock);
+	if (f->done)
+		f->done(f->done_arg, j->json, &j->hw);
+	job_free(j);
+}
+
+static void on_job_done(void *arg)
+{
+	struct feed_job *j = arg;
+	job_report(j->f, j); /* posts come in firing order, which is the queue's */
+}
+
+void rrd_feed_attach(struct rrd_feed *f, struct evloop *loop, rrd_feed_done_cb *done, void *arg)
+{
+	if (!f)
+		return;
+	f->loop = loop;
+	f->done = done;
+	f->done_arg = arg;
+}
+
+void rrd_feed_submit(struct rrd_feed *f, const char *json, bool want_hw)
+{
+	if (!f)
+		return;
+	if (!f->loop) {
+		struct rrd_feed_hw hw;
+		rrd_feed_json(f, json, want_hw ? &hw : NULL);
+		if (!want_hw)
+			memset(&hw, 0, sizeof hw);
+		if (f->done)
+			f->done(f->done_arg, json, &hw);
+		return;
+	}
+	struct feed_job *j = xcalloc(1, sizeof *j);
+	j->f = f;
+	j->json = xstrdup(json);
+	j->want_hw = want_hw;
+	evpost_arm(f->loop, &j->post, on_job_done, j);
+	pthread_mutex_lock(&f->lock);
+	if (f->tail)
+		f->tail->next = j;
+	else
+		f->head = j;
+	f->tail = j;
+	if (!f->todo)
+		f->todo = j;
+	if (!f->running) {
+		f->stop = false;
+		int err = pthread_create(&f->thread, NULL, writer_main, f);
+		f->running = err == 0;
+		if (err) {
+			/* No thread: the loop writes this line itself (the next submit tries again). */
+			f->todo = NULL;
+			pthread_mutex_unlock(&f->lock);
+			log_warnx("event=rrd status=degraded error=\"no writer thread: %s\": RRD files are written "
+				  "on the event loop", strerror(err));
+			rrd_feed_json(f, j->json, want_hw ? &j->hw : NULL);
+			evpost_fire(&j->post);
+			return;
+		}
+	}
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void rrd_feed_drain(struct rrd_feed *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	bool running = f->running;
+	f->stop = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	if (running)
+		pthread_join(f->thread, NULL); /* it ends once every line is written */
+	f->running = false;
+	/* What the loop has not delivered yet: reported here, in order, and withdrawn there. */
+	for (struct feed_job *j; (j = f->head);) {
+		evpost_disarm(&j->post);
+		job_report(f, j);
+	}
 }
 
 /* ---- reading values out of one JSON line ---- */

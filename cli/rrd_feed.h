@@ -1,7 +1,7 @@
 /* From finished probes to the RRD store: the engine's on_result (final results) and
  * on_readback (results completed by their readback, also those resumed from the journal by a
- * later run) each give one update per probe, at the probe's sent_at. Used by probe and run, on
- * the loop's thread. */
+ * later run) each give one update per probe, at the probe's sent_at. Used by probe and run, from
+ * the loop's thread; the file work runs on a writer thread (rrd_feed_attach()). */
 #ifndef MON_CLI_RRD_FEED_H
 #define MON_CLI_RRD_FEED_H
 
@@ -12,8 +12,6 @@
 #include "store_rrd.h"
 
 struct mon_conf;
-struct probe_result;
-struct readback_done;
 struct rrd_feed;
 
 /* conf is borrowed: it must stay valid until rrd_feed_set_conf() or rrd_feed_free(). Returns
@@ -22,7 +20,8 @@ struct rrd_feed *rrd_feed_new(const struct mon_conf *conf);
 /* After a reload: the new configuration (borrowed, as above); a new store when rrd_dir,
  * rrdcached or vantage changed. */
 void rrd_feed_set_conf(struct rrd_feed *f, const struct mon_conf *conf);
-/* Does not touch the configuration. rrd_feed_free(NULL) does nothing. */
+/* Drains (rrd_feed_drain()), then frees. Does not touch the configuration. rrd_feed_free(NULL)
+ * does nothing. */
 void rrd_feed_free(struct rrd_feed *f);
 
 /* What the update of one result says beyond the write, for the alert hook (alerts.h): the
@@ -39,18 +38,40 @@ struct rrd_feed_hw {
 	int64_t row_s;         /* the row read (Unix s) */
 };
 
-/* From on_result: a final result (no readback pending, no retry) is written; others wait for
- * their final form. r borrowed. hw: NULL, or filled (zeroed when nothing was read): with
+/* One final result line, written at once (json borrowed): a probe's final result, a readback's
+ * final line, or a line the engine repaired (journaled but not yet in the detail log after a
+ * crash). A late arrival after a "missing" result ("late": true) is not written: that probe's
+ * update was the "missing" one. hw: NULL, or filled (zeroed when nothing was read): with
  * alert.aberrations, after a successful update of a file that has the Holt-Winters archives,
- * one fetch of its FAILURES row (store_rrd_hw_failures()). */
-void rrd_feed_result(struct rrd_feed *f, const struct probe_result *r, struct rrd_feed_hw *hw);
-/* From on_readback: the final result line is written, unless it is a late arrival after a
- * "missing" one (its "late": true), which was the probe's update. d borrowed; hw as above. */
-void rrd_feed_readback(struct rrd_feed *f, const struct readback_done *d, struct rrd_feed_hw *hw);
-
-/* A final result line from elsewhere (the engine's on_repaired: a line journaled but not yet
- * in the detail log after a crash). json borrowed. f NULL: nothing (hw zeroed). */
+ * one fetch of its FAILURES row (store_rrd_hw_failures()). f NULL: nothing (hw zeroed).
+ * rrd_feed_submit() is the way from the loop; this is what its writer does. */
 void rrd_feed_json(struct rrd_feed *f, const char *json, struct rrd_feed_hw *hw);
+
+/*
+ * The writer thread. Creating a seed's file takes librrd about a second for the 60-70 MB of a
+ * 1-minute seed, and an update of a file direct (no rrdcached) a few hundred microseconds to a
+ * few ms: on the loop's thread they held up every probe, timer and signal for that long, and a
+ * first start with thousands of seeds stalled its first round. Attached, the feed does that work
+ * on a thread of its own, in submission order; the loop only queues lines and hears back.
+ */
+/* One submitted line done, on the loop's thread, in submission order: json is the line given
+ * (borrowed for the call); hw what its update found (zeroed unless asked for and read). */
+typedef void rrd_feed_done_cb(void *arg, const char *json, const struct rrd_feed_hw *hw);
+struct evloop;
+/* From now on rrd_feed_submit() reports through done (may be NULL), and with a loop it hands the
+ * file work to a writer thread and reports on loop (all borrowed until rrd_feed_drain() or
+ * rrd_feed_free()). Without a loop (before there is one: the engine repairs the journal while it
+ * is made) lines are written at once and reported from within rrd_feed_submit().
+ * rrd_feed_set_conf() waits for the line being written, if any. */
+void rrd_feed_attach(struct rrd_feed *f, struct evloop *loop, rrd_feed_done_cb *done, void *arg);
+/* A final result line (as rrd_feed_json() takes it, copied): written by the writer thread, then
+ * reported. want_hw: read the Holt-Winters FAILURES row after the update (rrd_feed_json()'s hw).
+ * f NULL: nothing, done included. */
+void rrd_feed_submit(struct rrd_feed *f, const char *json, bool want_hw);
+/* Waits until every submitted line is written, calls done for those not reported yet, in
+ * order, and ends the writer thread (a later rrd_feed_submit() starts it again). On the loop's
+ * thread, also from one of its callbacks: it never runs the loop. rrd_feed_free() drains too. */
+void rrd_feed_drain(struct rrd_feed *f);
 
 /* The decision on librrd's flags: ds_mask (1u << enum store_rrd_ds, as store_rrd_hw_failures()
  * gives it) to ALERT_ABERRATION_* bits, keeping delivery and total only, and each only when the

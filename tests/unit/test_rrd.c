@@ -5,7 +5,8 @@
  * rate-limited failure log with its "recovered" line (a fake clock, stderr captured), an
  * rrdcached that is not there or hangs up (no SIGPIPE death); and the CLI's mapping of a final
  * JSON result to a sample (cli/rrd_feed.c, compiled in); the Holt-Winters FAILURES flags as
- * librrd sets them, read back after each update, and the CLI's decision on them. */
+ * librrd sets them, read back after each update, and the CLI's decision on them; the feed's
+ * writer thread (order, reports on the loop's thread, drain). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +34,14 @@
 #include <rrd.h>
 
 #include "alert_rules.h"
+#include "conf.h"
+#include "evloop.h"
 #include "log.h"
 #include "result.h"
 #include "rrd_feed.h"
 #include "store_rrd.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 /* 2023-11-14 22:13:20 UTC: not on an hour boundary (1700000000 % 3600 == 800). */
 #define T0 INT64_C(1700000000)
@@ -871,6 +876,144 @@ static void test_feed_aberrations(void **state)
 	}
 }
 
+/* ---- the feed's writer thread (cli/rrd_feed.c) ---- */
+
+struct feed_seen {
+	int n;
+	char ids[64][16];
+	bool checked[64];
+	bool off_thread;       /* a report came on another thread than the loop's */
+	pthread_t loop_thread;
+};
+
+static void on_fed(void *arg, const char *json, const struct rrd_feed_hw *hw)
+{
+	struct feed_seen *fs = arg;
+	if (!pthread_equal(pthread_self(), fs->loop_thread))
+		fs->off_thread = true;
+	const char *id = strstr(json, "\"probe_id\":\"");
+	assert_non_null(id);
+	id += 12;
+	assert_true(fs->n < 64);
+	snprintf(fs->ids[fs->n], sizeof fs->ids[fs->n], "%.*s", (int)strcspn(id, "\""), id);
+	fs->checked[fs->n] = hw->checked;
+	fs->n++;
+}
+
+static char *line_for(const char *seed, const char *id, int64_t t, double total, bool late)
+{
+	char when[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	char *s = xasprintf("{\"seed\":\"%s\",\"probe_id\":\"%s\",\"sent_at\":\"%s\",\"smtp\":{\"outcome\":"
+			      "\"accepted\",\"ms\":{\"total\":%g},\"attempts\":[{}]},\"readback\":{\"status\":\"found\","
+			      "\"folder\":\"INBOX\",\"delivery_s\":1%s},\"final\":true}",
+			 seed, id, when, total, late ? ",\"late\":true" : "");
+	return s;
+}
+
+/* Lines submitted from the loop are written by the writer thread and reported on the loop's
+ * thread in submission order, also a late arrival (not written) and a seed the configuration no
+ * longer has; evloop_run() lasts until the last report. Drained without the loop, the lines
+ * still queued are written and reported in order, and nothing is reported twice. */
+static void test_feed_writer(void **state)
+{
+	struct fx *fx = *state;
+	char *cpath = NULL, *rdir = NULL;
+	cpath = xasprintf("%s/mc.conf", fx->dir);
+	rdir = xasprintf("%s/rrd", fx->dir);
+	FILE *fp = fopen(cpath, "w");
+	assert_non_null(fp);
+	fprintf(fp, "state_dir = \"%s\";\nrrd_dir = \"%s\";\nalert: { command = \"/bin/true\"; };\n"
+		    "senders = ( { name = \"r\"; mode = \"relay\"; host = \"127.0.0.1\"; port = 2525; "
+		    "helo = \"x.test\"; mail_from = \"c@x.test\"; } );\n"
+		    "seeds = ( { name = \"a\"; address = \"a@x.test\"; sender = \"r\"; schedule = \"hourly\"; },\n"
+		    "          { name = \"h\"; address = \"h@x.test\"; sender = \"r\"; schedule = \"every 6h\"; } );\n",
+		fx->dir, rdir);
+	fclose(fp);
+	struct mon_conf *conf = NULL;
+	struct conf_errors errs = { 0 };
+	if (conf_load(cpath, &conf, &errs) < 0) {
+		conf_errors_print(&errs, stderr);
+		fail_msg("conf_load");
+	}
+	struct evloop *loop = evloop_new();
+	struct rrd_feed *f = rrd_feed_new(conf);
+	assert_non_null(f);
+	struct feed_seen fs = { .loop_thread = pthread_self() };
+	rrd_feed_attach(f, loop, on_fed, &fs);
+
+	char id[16];
+	for (int i = 0; i < 24; i++) {
+		snprintf(id, sizeof id, "a%d", i);
+		char *l = line_for("a", id, T0 + i * 3600, 100 + i, false);
+		rrd_feed_submit(f, l, true);
+		free(l);
+		snprintf(id, sizeof id, "h%d", i);
+		l = line_for("h", id, T0 + i * 6 * 3600, 50, false);
+		rrd_feed_submit(f, l, true);
+		free(l);
+	}
+	char *l = line_for("a", "late", T0 + 30 * 3600, 999, true);
+	rrd_feed_submit(f, l, true);
+	free(l);
+	l = line_for("gone", "gone", T0, 1, false);
+	rrd_feed_submit(f, l, true);
+	free(l);
+	assert_int_equal(fs.n, 0); /* nothing reported from within the submits */
+	evloop_run(loop);
+	assert_int_equal(fs.n, 50);
+	assert_false(fs.off_thread);
+	for (int i = 0; i < 24; i++) {
+		snprintf(id, sizeof id, "a%d", i);
+		assert_string_equal(fs.ids[2 * i], id);
+		snprintf(id, sizeof id, "h%d", i);
+		assert_string_equal(fs.ids[2 * i + 1], id);
+	}
+	assert_string_equal(fs.ids[48], "late");
+	assert_string_equal(fs.ids[49], "gone");
+	assert_false(fs.checked[48]); /* not written, so nothing read */
+	assert_false(fs.checked[49]);
+	assert_true(fs.checked[47]);  /* "every 6h" has the Holt-Winters archives */
+
+	char *path = NULL;
+	path = xasprintf("%s/a.rrd", rdir);
+	for (int i = 0; i < 24; i++) {
+		double got = fetch_at(path, "AVERAGE", "total", T0 - 800 + 3600 * (i + 1), NULL);
+		if (!(fabs(got - (100 + i)) < 1e-9))
+			fail_msg("a.rrd step %d: total %g, want %d", i, got, 100 + i);
+	}
+	assert_true(isnan(fetch_at(path, "AVERAGE", "total", T0 - 800 + 3600 * 31, NULL))); /* "late": not written */
+
+	/* drained: written and reported without the loop */
+	for (int i = 24; i < 30; i++) {
+		snprintf(id, sizeof id, "a%d", i);
+		l = line_for("a", id, T0 + i * 3600, 100 + i, false);
+		rrd_feed_submit(f, l, false);
+		free(l);
+	}
+	rrd_feed_drain(f);
+	assert_int_equal(fs.n, 56);
+	for (int i = 24; i < 30; i++) {
+		snprintf(id, sizeof id, "a%d", i);
+		assert_string_equal(fs.ids[50 + i - 24], id);
+		assert_false(fs.checked[50 + i - 24]); /* not asked for */
+	}
+	assert_true(fabs(fetch_at(path, "AVERAGE", "total", T0 - 800 + 3600 * 30, NULL) - 129) < 1e-9);
+	evloop_run(loop); /* nothing armed is left: returns at once, reports nothing again */
+	assert_int_equal(fs.n, 56);
+
+	rrd_feed_free(f);
+	evloop_free(loop);
+	conf_free(conf);
+	conf_errors_fini(&errs);
+	free(path);
+	free(cpath);
+	free(rdir);
+}
+
 static void test_sample_from_json(void **state)
 {
 	(void)state;
@@ -995,6 +1138,7 @@ int main(void)
 		cmocka_unit_test(test_sample_from_result),
 		cmocka_unit_test(test_feed_aberrations),
 		cmocka_unit_test_setup_teardown(test_hw_failures, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_feed_writer, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_check, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_other_layout_refused, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_migrated, dir_setup, dir_teardown),
