@@ -1095,6 +1095,12 @@ def report(b, m, started, elapsed, command):
       "probe. CPU = user + sys of the client process (wait4 rusage); the servers' CPU is not counted. "
       "Peak RSS = ru_maxrss (median; for sequential tools the largest single run)." % (N, b.a.reps, SWAKS_RUNS))
     w("")
+    w("Concurrency: `in_flight N` is mailcanary's limit, not the sessions it opens. Its SMTP attempts run "
+      "on pooled threads; up to 2 per core start at once, and more only while every thread waits on its "
+      "server (probe/smtp.c). Against this sink, which answers at once, a few threads carry all 1,000 "
+      "probes one after another, while `smtp-source -s N` opens N sessions. The in-flight section below "
+      "uses a sink that holds every session for 3 s: there mailcanary opens 1,000 at once.")
+    w("")
     w("| tool | transport | probes | concurrency | wall s | probes/s | CPU ms/probe | user s | sys s | ctx switches/probe | peak RSS MiB | accepted | note |")
     w("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in b.rows:
