@@ -1,5 +1,5 @@
 /* Blocking work on its own thread, its completion delivered on the event loop's thread (an
- * eventfd). For library calls that block (libcurl's IMAP logout, an IMAP session driven with
+ * evpost). For library calls that block (libcurl's IMAP logout, an IMAP session driven with
  * the easy interface) so that they never stall the loop. */
 #ifndef MON_UTIL_WORKER_H
 #define MON_UTIL_WORKER_H
