@@ -68,9 +68,10 @@ struct check_out {
 
 /* Every decided attempt: the latest one counts (with no journal and no wait nothing is retried;
  * an accepted probe's line says its readback is pending, on_readback tells the rest). */
-static void on_result(void *arg, const struct probe_result *r)
+static void on_result(void *arg, const struct probe_result *r, const char *json)
 {
 	struct check_out *o = arg;
+	(void)json;
 	struct check_smtp *c = &o->r;
 	snprintf(c->seed, sizeof c->seed, "%s", r->seed);
 	c->outcome = r->smtp.outcome;

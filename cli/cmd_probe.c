@@ -111,13 +111,17 @@ static void print_human(const struct probe_result *r, bool transcript)
 	fflush(stdout);
 }
 
-static void on_result(void *arg, const struct probe_result *r)
+static void on_result(void *arg, const struct probe_result *r, const char *json)
 {
 	struct probe_out *o = arg;
-	if (o->json) {
+	if (o->json && !o->transcript) {
+		fputs(json, stdout); /* the engine's line: the same, without the transcript */
+		fputc('\n', stdout);
+		fflush(stdout);
+	} else if (o->json) {
 		struct strbuf line;
 		sb_init(&line);
-		probe_result_json(r, &line, o->transcript);
+		probe_result_json(r, &line, true);
 		fputs(line.s, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);
@@ -130,13 +134,8 @@ static void on_result(void *arg, const struct probe_result *r)
 	const struct conf_seed *cs = conf_seed_find(o->conf, r->seed);
 	diag_round_add(o->round, r->probe_id, cs ? cs->domain : r->seed, r->smtp.outcome, r->smtp.stage);
 	o->n_results++;
-	if (r->final) {
-		struct strbuf line;
-		sb_init(&line);
-		probe_result_json(r, &line, false);
-		alerts_feed_line(o->alerts, o->rrd, line.s);
-		sb_fini(&line);
-	}
+	if (r->final)
+		alerts_feed_line(o->alerts, o->rrd, json);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)

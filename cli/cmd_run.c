@@ -100,16 +100,11 @@ static void reload(struct run_ctx *ctx)
 
 /* The engine's callbacks, on the loop's thread: one RRD update per probe once it is final, then
  * the alerts (alerts_feed_line()). */
-static void on_result(void *arg, const struct probe_result *r)
+static void on_result(void *arg, const struct probe_result *r, const char *json)
 {
 	struct run_ctx *ctx = arg;
-	if (!r->final)
-		return;
-	struct strbuf line;
-	sb_init(&line);
-	probe_result_json(r, &line, false);
-	alerts_feed_line(ctx->alerts, ctx->rrd, line.s);
-	sb_fini(&line);
+	if (r->final)
+		alerts_feed_line(ctx->alerts, ctx->rrd, json);
 }
 
 static void on_readback(void *arg, const struct readback_done *d)

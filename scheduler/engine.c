@@ -598,9 +598,9 @@ static void job_decided(struct job *job, struct probe_result *r)
 		log_info("event=retry probe=%s seed=%s attempt=%d at=%s", job->probe_id, job->seed_name, job->n + 1,
 			 iso8601_ms(next, at, sizeof at));
 	}
-	sb_fini(&line);
 	if (e->p.on_result)
-		e->p.on_result(e->p.arg, r);
+		e->p.on_result(e->p.arg, r, line.s);
+	sb_fini(&line);
 	if (e->journal)
 		journal_maybe_compact(e->journal, COMPACT_BYTES, now);
 

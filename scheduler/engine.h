@@ -57,8 +57,9 @@ struct engine_params {
 	bool wait_readback;     /* ENGINE_ONCE: the run ends only when its readbacks have (bounded by
 				 * readback.timeout), whatever wait_ms says about retries */
 	/* Called for every decided attempt (final, or with a retry or the readback pending), from
-	 * the loop; r borrowed. */
-	void (*on_result)(void *arg, const struct probe_result *r);
+	 * the loop; r borrowed, json its result line without the transcript (as the detail log has
+	 * it; borrowed). */
+	void (*on_result)(void *arg, const struct probe_result *r, const char *json);
 	/* Called when a readback ends (found, missing or error): the probe's final result. */
 	void (*on_readback)(void *arg, const struct readback_done *d);
 	/* A final result line journaled by an earlier run but missing from the detail log, written
