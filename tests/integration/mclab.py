@@ -127,6 +127,55 @@ def final_of(lines, seed_name):
     return fs[-1] if fs else None
 
 
+# ---- the lab's usual senders and seeds, and processes a test starts ----
+
+LAB_USER = "seed1@seed-a.test"  # the first mailbox, delivered to by the lab's Postfix MX
+
+
+def mx_sender(name, port, helo="probe.lab.test"):
+    """A sender of mode mx without TLS, to one lab port (Postfix's MX or a sink)."""
+    return {"name": name, "mode": "mx", "port": port, "helo": helo, "mail_from": "canary@lab.test", "tls": "none"}
+
+
+def lab_imap(user=LAB_USER):
+    """A seed's imap group for the lab's Dovecot (IMAPS, the lab CA)."""
+    L = lab()
+    return {"url": "imaps://127.0.0.1:%d/" % L["imap"]["imaps_port"], "username": user,
+            "password_file": L["users"][user]["secret_file"], "ca_file": L["ca_file"]}
+
+
+def lab_seed(name, via, readback=False, headers=None):
+    """An hourly seed sent through sender via: LAB_USER when via is "pf" (the Postfix MX), else
+    seed1@sink.test (a sink); read back over IMAP when readback; extra headers."""
+    s = {"name": name, "address": LAB_USER if via == "pf" else "seed1@sink.test", "sender": via,
+         "schedule": "hourly"}
+    if readback:
+        s["imap"] = lab_imap()
+    if headers:
+        s["headers"] = headers
+    return s
+
+
+def stop(p, timeout=20):
+    """SIGTERM, then SIGKILL after timeout s; the exit status."""
+    import signal
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        return p.wait()
+
+
+class Daemons(list):
+    """The processes a test started (append them), for Report.guard(daemons.stop_all, ...)."""
+
+    def stop_all(self, timeout=20):
+        for p in self:
+            stop(p, timeout)
+
+
 def imap_login(user, password):
     """An IMAPS session to the lab's Dovecot as user, the lab CA verified."""
     import imaplib

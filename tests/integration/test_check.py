@@ -21,23 +21,13 @@ rep = mclab.Report("check")
 wd = mclab.Workdir("check")
 rep.guard(wd.cleanup)
 PF = L["postfix"]
-IMAP = L["imap"]
-USER = "seed1@seed-a.test"
 
 
 def sender(name, port):
-    return {"name": name, "mode": "mx", "port": port, "helo": "mx.lab.test", "mail_from": "canary@lab.test",
-            "tls": "none"}
+    return mclab.mx_sender(name, port, helo="mx.lab.test")
 
 
-def seed(name, via, readback=False, headers=None):
-    s = {"name": name, "address": USER if via == "pf" else "seed1@sink.test", "sender": via, "schedule": "hourly"}
-    if readback:
-        s["imap"] = {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": USER,
-                     "password_file": L["users"][USER]["secret_file"], "ca_file": L["ca_file"]}
-    if headers:
-        s["headers"] = headers
-    return s
+seed = mclab.lab_seed
 
 
 SENDERS = [sender("pf", PF["mx"]), sender("ok", L["sinks"]["ok"]), sender("r432", L["sinks"]["rcpt432"]),

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import time
@@ -31,52 +30,21 @@ L = mclab.lab()
 rep = mclab.Report("graph")
 wd = mclab.Workdir("graph")
 PF = L["postfix"]
-IMAP = L["imap"]
-USER = "seed1@seed-a.test"
 KINDS = ["stages", "delivery", "outcomes", "retries"]
 PERIODS = ["1d", "1w", "1m", "1y"]
-daemons = []
+daemons = mclab.Daemons()
 
 
-def stop(p, timeout=20):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGTERM)
-    try:
-        return p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(p.pid, signal.SIGKILL)
-        return p.wait()
-
-
-def stop_all():
-    for p in daemons:
-        stop(p)
-
-
-rep.guard(stop_all, wd.cleanup)
-
-
-def sender(name, port):
-    return {"name": name, "mode": "mx", "port": port, "helo": "probe.lab.test", "mail_from": "canary@lab.test",
-            "tls": "none"}
+stop = mclab.stop
+rep.guard(daemons.stop_all, wd.cleanup)
+sender = mclab.mx_sender
 
 
 SENDERS = [sender("pf", PF["mx"]), sender("ok", L["sinks"]["ok"]), sender("r432", L["sinks"]["rcpt432"]),
            sender("r5xx", L["sinks"]["rcpt5xx"])]
 
 
-def imap():
-    return {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": USER,
-            "password_file": L["users"][USER]["secret_file"], "ca_file": L["ca_file"]}
-
-
-def seed(name, via, readback=False, headers=None):
-    s = {"name": name, "address": USER if via == "pf" else "seed1@sink.test", "sender": via, "schedule": "hourly"}
-    if readback:
-        s["imap"] = imap()
-    if headers:
-        s["headers"] = headers
-    return s
+seed = mclab.lab_seed
 
 
 SEEDS = [
@@ -512,6 +480,6 @@ rep.check("rrdcached: after graph the file has the probe's total (flushed)", len
 check_pngs("rrdcached", out_c, ["plain"], ["1d"], 800, 240)
 stop(cached)
 
-stop_all()
+daemons.stop_all()
 wd.cleanup()
 rep.finish()

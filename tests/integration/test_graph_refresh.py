@@ -12,7 +12,6 @@ a graph_every under 5 s."""
 import html.parser
 import os
 import re
-import signal
 import struct
 import subprocess
 import time
@@ -22,25 +21,14 @@ import mclab
 L = mclab.lab()
 rep = mclab.Report("graph_refresh")
 wd = mclab.Workdir("graph-refresh")
-daemons = []
+daemons = mclab.Daemons()
 
 
 def stop(p, timeout=40):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGTERM)
-    try:
-        return p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(p.pid, signal.SIGKILL)
-        return p.wait()
+    return mclab.stop(p, timeout)
 
 
-def stop_all():
-    for p in daemons:
-        stop(p, timeout=20)
-
-
-rep.guard(stop_all, wd.cleanup)
+rep.guard(daemons.stop_all, wd.cleanup)
 
 SENDERS = [{"name": n, "mode": "mx", "port": L["sinks"][s], "helo": "probe.lab.test", "mail_from": "canary@lab.test",
             "tls": "none"} for n, s in (("ok", "ok"), ("r432", "rcpt432"))]
@@ -257,6 +245,6 @@ rc, o, e = mclab.run(["-c", conf3, "check-config"])
 rep.check("check-config: graph_every = \"1s\" is refused (exit 2, FILE:LINE: graph_every: ...)",
           rc == 2 and re.search(r"%s:\d+: graph_every: " % re.escape(conf3), e) is not None, "rc %d %s" % (rc, e))
 
-stop_all()
+daemons.stop_all()
 wd.cleanup()
 rep.finish()

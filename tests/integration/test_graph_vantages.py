@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -29,27 +28,13 @@ import mclab
 L = mclab.lab()
 rep = mclab.Report("graph_vantages")
 wd = mclab.Workdir("graph-vantages")
-daemons = []
+daemons = mclab.Daemons()
 KINDS = ["stages", "delivery", "outcomes", "retries"]
 PERIODS = ["1d", "1w", "1m", "1y"]
 
 
-def stop(p, timeout=20):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGTERM)
-    try:
-        return p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(p.pid, signal.SIGKILL)
-        return p.wait()
-
-
-def stop_all():
-    for p in daemons:
-        stop(p)
-
-
-rep.guard(stop_all, wd.cleanup)
+stop = mclab.stop
+rep.guard(daemons.stop_all, wd.cleanup)
 
 LSAN_SUPP = os.path.join(wd.path, "lsan.supp")
 with open(LSAN_SUPP, "w") as f:  # as test_graph.py: librrd's and fontconfig's own leaks
@@ -333,6 +318,6 @@ if rep.check("tcp: rrdcached listening on 127.0.0.1:%d" % port, tcp_up() and cac
     check_dashboard("tcp as v-ok", out, ["v-ok", "v-def"], "v-ok")
 stop(cached)
 
-stop_all()
+daemons.stop_all()
 wd.cleanup()
 rep.finish()

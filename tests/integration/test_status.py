@@ -27,27 +27,14 @@ rep = mclab.Report("status")
 wd = mclab.Workdir("status")
 rep.guard(wd.cleanup)
 PF = L["postfix"]
-IMAP = L["imap"]
-USER = "seed1@seed-a.test"
 
 
-def sender(name, port):
-    return {"name": name, "mode": "mx", "port": port, "helo": "probe.lab.test", "mail_from": "canary@lab.test",
-            "tls": "none"}
+sender = mclab.mx_sender
+seed = mclab.lab_seed
 
 
 SENDERS = [sender("pf", PF["mx"]), sender("ok", L["sinks"]["ok"]), sender("r432", L["sinks"]["rcpt432"]),
            sender("r5xx", L["sinks"]["rcpt5xx"])]
-
-
-def seed(name, via, readback=False, headers=None):
-    s = {"name": name, "address": USER if via == "pf" else "seed1@sink.test", "sender": via, "schedule": "hourly"}
-    if readback:
-        s["imap"] = {"url": "imaps://127.0.0.1:%d/" % IMAP["imaps_port"], "username": USER,
-                     "password_file": L["users"][USER]["secret_file"], "ca_file": L["ca_file"]}
-    if headers:
-        s["headers"] = headers
-    return s
 
 
 SEEDS = [
