@@ -42,7 +42,8 @@
  * per attempt cost a clone, a stack mapping (unmapped again by glibc beyond its 40 MiB stack
  * cache, with a TLB shootdown on every core), the multi's wakeup socketpair and an eventfd with
  * its epoll registration, on every attempt: about a quarter of the CPU of a plain probe
- * (bench/RESULTS.md). There are as many threads as attempts in flight at the peak, no more.
+ * (bench/RESULTS.md). There are never more threads than attempts in flight at the peak, and
+ * fewer when the servers answer fast (see "How many threads" below).
  *
  * Memory (1,000 sessions held open by a sink that answers DATA 3 s late, bench/run.sh --phases
  * inflight; heaptrack, malloc traced in gdb, /proc/PID/smaps): an attempt in flight used to cost
