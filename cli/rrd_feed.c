@@ -185,7 +185,24 @@ static void check_hw(struct rrd_feed *f, const char *seed, const struct store_rr
 		return;
 	hw->checked = true;
 	hw->row_s = row;
-	hw->aberrations = rrd_feed_aberrations(mask, s);
+	unsigned counted = rrd_feed_aberrations(mask, s);
+	if (counted) {
+		/* librrd's flags also count unknown values: a window with one (downtime, the
+		 * file's first steps) is not the server's doing */
+		unsigned unknown = 0;
+		if (store_rrd_hw_window_unknown(f->store, seed, l, row, &unknown, &err) < 0) {
+			log_debug("event=rrd status=failed seed=%s error=\"Holt-Winters window: %s\"", seed, err);
+			free(err);
+			err = NULL;
+			unknown = mask; /* cannot tell: not counted */
+		}
+		if (mask & unknown)
+			log_debug("event=rrd status=aberration-ignored seed=%s row=%" PRId64 " ds_mask=%#x unknown_mask=%#x "
+				  "reason=\"unknown values in the window\"", seed, row, mask, unknown);
+		mask &= ~unknown;
+		counted = rrd_feed_aberrations(mask, s);
+	}
+	hw->aberrations = counted;
 	if (mask)
 		log_debug("event=rrd status=aberration seed=%s row=%" PRId64 " ds_mask=%#x counted=\"%s\"", seed, row,
 			  mask, alert_aberration_names(hw->aberrations));

@@ -1304,6 +1304,55 @@ bool store_rrd_layout_has_hw(const struct store_rrd_layout *layout)
 	return season > 0;
 }
 
+/* One fetch of path's archive cf over (*start, *end], through the daemon (whose FETCH writes what
+ * it holds for the file first) or directly. Returns 0, or -1 with *err. */
+static int fetch_cf(struct store_rrd *s, const char *path, const char *cf, time_t *start, time_t *end,
+		    unsigned long *fstep, unsigned long *ds_cnt, char ***names, rrd_value_t **data, char **err)
+{
+	if (rrd_dl_load(err) < 0)
+		return -1;
+	rrd_clear_error();
+	if (s->daemon) {
+		if (daemon_connect(s, path, err) < 0)
+			return -1;
+		sigset_t old;
+		pipe_block(&old);
+		int st = rrdc_fetch(path, cf, start, end, fstep, ds_cnt, names, data);
+		pipe_restore(&old);
+		if (st != 0) {
+			char *what = xasprintf("FETCH %s", cf);
+			*err = daemon_failed(s, path, what, st);
+			free(what);
+			return -1;
+		}
+		return 0;
+	}
+	if (rrd_fetch_r(path, cf, start, end, fstep, ds_cnt, names, data) != 0) {
+		char *what = xasprintf("cannot fetch its %s archive", cf);
+		*err = rrd_message(path, what);
+		free(what);
+		return -1;
+	}
+	return 0;
+}
+
+static void fetched_free(unsigned long ds_cnt, char **names, rrd_value_t *data)
+{
+	for (unsigned long d = 0; d < ds_cnt; d++)
+		rrd_freemem(names[d]);
+	rrd_freemem(names);
+	rrd_freemem(data);
+}
+
+/* The data source index of a name in the file, or -1. */
+static int ds_index(const char *name)
+{
+	for (size_t k = 0; k < STORE_RRD_DS__COUNT; k++)
+		if (strcmp(name, ds_def[k].name) == 0)
+			return (int)k;
+	return -1;
+}
+
 int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
 			  unsigned *mask, int64_t *row_s, char **err)
 {
@@ -1323,38 +1372,13 @@ int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct st
 		free(path);
 		return 0;
 	}
-	if (rrd_dl_load(err) < 0) {
-		free(path);
-		return -1;
-	}
 	time_t start = (time_t)(row - step), end = (time_t)row;
 	unsigned long fstep = 0, ds_cnt = 0;
 	char **names = NULL;
 	rrd_value_t *data = NULL;
-	int st;
-	rrd_clear_error();
-	if (s->daemon) {
-		/* rrdcached writes what it holds for the file before it reads (its FETCH flushes). */
-		if (daemon_connect(s, path, err) < 0) {
-			free(path);
-			return -1;
-		}
-		sigset_t old;
-		pipe_block(&old);
-		st = rrdc_fetch(path, "FAILURES", &start, &end, &fstep, &ds_cnt, &names, &data);
-		pipe_restore(&old);
-		if (st != 0) {
-			*err = daemon_failed(s, path, "FETCH FAILURES", st);
-			free(path);
-			return -1;
-		}
-	} else {
-		st = rrd_fetch_r(path, "FAILURES", &start, &end, &fstep, &ds_cnt, &names, &data);
-		if (st != 0) {
-			*err = rrd_message(path, "cannot fetch its FAILURES archive");
-			free(path);
-			return -1;
-		}
+	if (fetch_cf(s, path, "FAILURES", &start, &end, &fstep, &ds_cnt, &names, &data, err) < 0) {
+		free(path);
+		return -1;
 	}
 	int rc = -1;
 	if (fstep == 0 || end < start) {
@@ -1367,11 +1391,9 @@ int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct st
 			continue;
 		for (unsigned long d = 0; d < ds_cnt; d++) {
 			double v = data[i * ds_cnt + d];
-			if (isnan(v) || v < 0.5)
-				continue;
-			for (size_t k = 0; k < STORE_RRD_DS__COUNT; k++)
-				if (strcmp(names[d], ds_def[k].name) == 0)
-					*mask |= 1u << k;
+			int k = ds_index(names[d]);
+			if (!isnan(v) && v >= 0.5 && k >= 0)
+				*mask |= 1u << k;
 		}
 		*row_s = row;
 		rc = 0;
@@ -1379,10 +1401,49 @@ int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct st
 	if (rc < 0)
 		*err = xasprintf("%s: FAILURES archive has no row for %" PRId64, path, row);
 out:
-	for (unsigned long d = 0; d < ds_cnt; d++)
-		rrd_freemem(names[d]);
-	rrd_freemem(names);
-	rrd_freemem(data);
+	fetched_free(ds_cnt, names, data);
+	free(path);
+	return rc;
+}
+
+int store_rrd_hw_window_unknown(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
+				int64_t row_s, unsigned *unknown_mask, char **err)
+{
+	*unknown_mask = 0;
+	int64_t step = layout->step_s;
+	if (step <= 0 || row_s <= 0)
+		return 0;
+	char *path = store_rrd_path(s, seed);
+	time_t start = (time_t)(row_s - STORE_RRD_HW_WINDOW * step), end = (time_t)row_s;
+	unsigned long fstep = 0, ds_cnt = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	if (fetch_cf(s, path, "AVERAGE", &start, &end, &fstep, &ds_cnt, &names, &data, err) < 0) {
+		free(path);
+		return -1;
+	}
+	int rc = 0;
+	if (fstep != (unsigned long)step || end < start) {
+		*err = xasprintf("%s: no AVERAGE rows of one step (%" PRId64 " s) before %" PRId64, path, step, row_s);
+		rc = -1;
+	} else {
+		/* the rows ending in (row_s - WINDOW steps, row_s]: the window's values */
+		unsigned long rows = (unsigned long)(end - start) / fstep, seen = 0;
+		for (unsigned long i = 0; i < rows; i++) {
+			int64_t t = (int64_t)start + (int64_t)(i + 1) * (int64_t)fstep;
+			if (t <= row_s - STORE_RRD_HW_WINDOW * step || t > row_s)
+				continue;
+			seen++;
+			for (unsigned long d = 0; d < ds_cnt; d++) {
+				int k = ds_index(names[d]);
+				if (k >= 0 && isnan(data[i * ds_cnt + d]))
+					*unknown_mask |= 1u << k;
+			}
+		}
+		if (seen < STORE_RRD_HW_WINDOW) /* rows before the file began: unknown too */
+			*unknown_mask = (1u << STORE_RRD_DS__COUNT) - 1;
+	}
+	fetched_free(ds_cnt, names, data);
 	free(path);
 	return rc;
 }

@@ -149,6 +149,18 @@ bool store_rrd_layout_has_hw(const struct store_rrd_layout *layout);
 int store_rrd_hw_failures(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
 			  unsigned *mask, int64_t *row_s, char **err);
 
+/* librrd's failure window (rrdcreate's default window-length, which the files keep). */
+#define STORE_RRD_HW_WINDOW 9
+
+/* Which data sources have an unknown value in the STORE_RRD_HW_WINDOW steps up to the row at
+ * row_s (as store_rrd_hw_failures() gives it), from the 1-step AVERAGE archive (one fetch):
+ * *unknown_mask gets 1u << DS for each, and every bit when the window reaches back before the
+ * file's rows. librrd counts an unknown value as a violation, so after the monitor was down for
+ * 7 steps or more every seed's file is flagged: a flag whose window holds an unknown value says
+ * nothing about the server. Returns 0, or -1 with *err (owned). */
+int store_rrd_hw_window_unknown(struct store_rrd *s, const char *seed, const struct store_rrd_layout *layout,
+				int64_t row_s, unsigned *unknown_mask, char **err);
+
 /* With rrdcached: asks it to write what it holds for seed's file (before reading the file
  * directly, e.g. to graph it). Without: nothing to do. Returns 0, or -1 with *err (owned). */
 int store_rrd_flush(struct store_rrd *s, const char *seed, char **err);

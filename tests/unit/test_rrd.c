@@ -825,6 +825,35 @@ static void test_hw_failures(void **state)
 	hw_feed(s, "steady", &l, t, 10, &mask);
 	if (mask != 0)
 		fail_msg("steady: one violation: got mask %#x, want 0", mask);
+	/* the real aberration's window holds no unknown value: it stands */
+	unsigned unknown = 1;
+	char *werr = NULL;
+	if (store_rrd_hw_window_unknown(s, "hw", &l, t, &unknown, &werr) < 0)
+		fail_msg("window of hw: %s", werr);
+	if (unknown & (1u << STORE_RRD_TOTAL))
+		fail_msg("hw: window unknown mask %#x: total was known at every step", unknown);
+
+	/* Unknown values: a steady seed whose probes measured no total for 8 steps (NaN written),
+	 * then the same value as always. librrd counts the unknown values as violations and flags
+	 * total; the window says why. */
+	int64_t g = t + step;
+	for (int i = 0; i < 22; i++, g += step)
+		hw_feed(s, "gap", &l, g, 5000, &mask);
+	for (int i = 0; i < 8; i++, g += step)
+		hw_feed(s, "gap", &l, g, NAN, &mask);
+	hw_feed(s, "gap", &l, g, 5000, &mask);
+	if (!(mask & (1u << STORE_RRD_TOTAL)))
+		fail_msg("gap: librrd did not flag total after 8 unknown values (mask %#x)", mask);
+	if (store_rrd_hw_window_unknown(s, "gap", &l, g, &unknown, &werr) < 0)
+		fail_msg("window of gap: %s", werr);
+	if (!(unknown & (1u << STORE_RRD_TOTAL)))
+		fail_msg("gap: window unknown mask %#x lacks total", unknown);
+	/* Downtime (no update at all for 8 steps) is not flagged by librrd: the deviation it
+	 * compares with is unknown across the gap, and unknown steps then count as no violation. */
+	g += 9 * step;
+	hw_feed(s, "gap", &l, g, 5000, &mask);
+	if (mask)
+		fail_msg("gap: after 8 steps without updates librrd flagged %#x", mask);
 
 	/* A second update within the same step completes no row: nothing read. */
 	struct store_rrd_layout fast = layout_of("every 20s"); /* step 60, not aligned */
@@ -880,8 +909,9 @@ static void test_feed_aberrations(void **state)
 
 struct feed_seen {
 	int n;
-	char ids[64][16];
-	bool checked[64];
+	char ids[128][16];
+	bool checked[128];
+	unsigned aberrations[128];
 	bool off_thread;       /* a report came on another thread than the loop's */
 	pthread_t loop_thread;
 };
@@ -894,9 +924,10 @@ static void on_fed(void *arg, const char *json, const struct rrd_feed_hw *hw)
 	const char *id = strstr(json, "\"probe_id\":\"");
 	assert_non_null(id);
 	id += 12;
-	assert_true(fs->n < 64);
+	assert_true(fs->n < 128);
 	snprintf(fs->ids[fs->n], sizeof fs->ids[fs->n], "%.*s", (int)strcspn(id, "\""), id);
 	fs->checked[fs->n] = hw->checked;
+	fs->aberrations[fs->n] = hw->aberrations;
 	fs->n++;
 }
 
@@ -907,10 +938,13 @@ static char *line_for(const char *seed, const char *id, int64_t t, double total,
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	char ms[48] = ""; /* total NaN: the probe measured none */
+	if (!isnan(total))
+		snprintf(ms, sizeof ms, "\"total\":%g", total);
 	char *s = xasprintf("{\"seed\":\"%s\",\"probe_id\":\"%s\",\"sent_at\":\"%s\",\"smtp\":{\"outcome\":"
-			      "\"accepted\",\"ms\":{\"total\":%g},\"attempts\":[{}]},\"readback\":{\"status\":\"found\","
+			      "\"accepted\",\"ms\":{%s},\"attempts\":[{}]},\"readback\":{\"status\":\"found\","
 			      "\"folder\":\"INBOX\",\"delivery_s\":1%s},\"final\":true}",
-			 seed, id, when, total, late ? ",\"late\":true" : "");
+			 seed, id, when, ms, late ? ",\"late\":true" : "");
 	return s;
 }
 
@@ -1004,6 +1038,37 @@ static void test_feed_writer(void **state)
 	assert_true(fabs(fetch_at(path, "AVERAGE", "total", T0 - 800 + 3600 * 30, NULL) - 129) < 1e-9);
 	evloop_run(loop); /* nothing armed is left: returns at once, reports nothing again */
 	assert_int_equal(fs.n, 56);
+
+	/* Holt-Winters through the feed ("every 6h"): 8 probes that measured no total make librrd
+	 * flag the next normal one (it counts unknown values as violations): not counted. Then 6
+	 * totals far off and a 7th: a real aberration, counted. */
+	int64_t th = T0 + 24 * 6 * 3600;
+	for (int i = 0; i < 8; i++, th += 6 * 3600) {
+		snprintf(id, sizeof id, "u%d", i);
+		l = line_for("h", id, th, NAN, false);
+		rrd_feed_submit(f, l, true);
+		free(l);
+	}
+	for (int i = 0; i < 10; i++, th += 6 * 3600) { /* the window fills with known values again */
+		snprintf(id, sizeof id, "k%d", i);
+		l = line_for("h", id, th, 50, false);
+		rrd_feed_submit(f, l, true);
+		free(l);
+	}
+	for (int i = 0; i < 7; i++, th += 6 * 3600) {
+		snprintf(id, sizeof id, "x%d", i);
+		l = line_for("h", id, th, 90000, false);
+		rrd_feed_submit(f, l, true);
+		free(l);
+	}
+	evloop_run(loop);
+	assert_int_equal(fs.n, 56 + 25);
+	assert_string_equal(fs.ids[64], "k0");
+	for (int i = 56; i < 56 + 24; i++)
+		if (fs.aberrations[i])
+			fail_msg("%s: aberrations %#x, want none", fs.ids[i], fs.aberrations[i]);
+	assert_string_equal(fs.ids[80], "x6");
+	assert_int_equal(fs.aberrations[80], ALERT_ABERRATION_TOTAL);
 
 	rrd_feed_free(f);
 	evloop_free(loop);
