@@ -712,6 +712,37 @@ static void page_head(struct strbuf *sb, const char *title)
 		      "</style>\n</head>\n<body>\n");
 }
 
+/* "<br>" and text in small print, when there is text. */
+static void small_line(struct strbuf *sb, const char *text)
+{
+	if (!text || !*text)
+		return;
+	sb_append(sb, "<br><span class=\"small\">");
+	html_text(sb, text);
+	sb_append(sb, "</span>");
+}
+
+/* A link to the seed's page, its name as the text. */
+static void seed_link(struct strbuf *sb, const char *name)
+{
+	char *page = graph_page_rel(name);
+	sb_append(sb, "<a href=\"");
+	html_url(sb, page);
+	sb_append(sb, "\">");
+	html_text(sb, name);
+	sb_append(sb, "</a>");
+	free(page);
+}
+
+/* The index's first cell of a seed's row: its link and address. */
+static void seed_cell(struct strbuf *sb, const struct graph_seed *s)
+{
+	sb_append(sb, "<td>");
+	seed_link(sb, s->name);
+	small_line(sb, s->address);
+	sb_append(sb, "</td>");
+}
+
 static void state_cells(struct strbuf *sb, const struct graph_seed *s)
 {
 	sb_append(sb, "<td class=\"state\">");
@@ -730,11 +761,7 @@ static void state_cells(struct strbuf *sb, const struct graph_seed *s)
 	html_text(sb, s->reply);
 	sb_append(sb, "</td><td>");
 	html_text(sb, s->readback);
-	if (s->note && *s->note) {
-		sb_append(sb, "<br><span class=\"small\">");
-		html_text(sb, s->note);
-		sb_append(sb, "</span>");
-	}
+	small_line(sb, s->note);
 	sb_append(sb, "</td>");
 }
 
@@ -851,22 +878,11 @@ static void index_vantages(struct strbuf *sb, const struct graph_dashboard *d, i
 	sb_append(sb, "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < d->n_seeds; i++) {
 		const struct graph_seed *s = &d->seeds[i];
-		char *page = graph_page_rel(s->name);
-		sb_append(sb, "<tr class=\"seed\"><td><a href=\"");
-		html_url(sb, page);
-		sb_append(sb, "\">");
-		html_text(sb, s->name);
-		sb_append(sb, "</a>");
-		if (s->address && *s->address) {
-			sb_append(sb, "<br><span class=\"small\">");
-			html_text(sb, s->address);
-			sb_append(sb, "</span>");
-		}
-		sb_append(sb, "</td>");
+		sb_append(sb, "<tr class=\"seed\">");
+		seed_cell(sb, s);
 		for (size_t v = 0; v < d->n_vantages && s->cells; v++)
 			vantage_cell(sb, d, &s->cells[v], first);
 		sb_append(sb, "</tr>\n");
-		free(page);
 	}
 	sb_append(sb, "</tbody>\n</table>\n");
 }
@@ -902,21 +918,10 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 	sb_append(sb, "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < d->n_seeds; i++) {
 		const struct graph_seed *s = &d->seeds[i];
-		char *page = graph_page_rel(s->name);
-		sb_appendf(sb, "<tr class=\"%s\"><td><a href=\"", sev_class[s->severity]);
-		html_url(sb, page);
-		sb_append(sb, "\">");
-		html_text(sb, s->name);
-		sb_append(sb, "</a>");
-		if (s->address && *s->address) {
-			sb_append(sb, "<br><span class=\"small\">");
-			html_text(sb, s->address);
-			sb_append(sb, "</span>");
-		}
-		sb_append(sb, "</td>");
+		sb_appendf(sb, "<tr class=\"%s\">", sev_class[s->severity]);
+		seed_cell(sb, s);
 		state_cells(sb, s);
 		sb_append(sb, "</tr>\n");
-		free(page);
 	}
 	sb_append(sb, "</tbody>\n</table>\n");
 	if (first >= 0) {
@@ -925,13 +930,9 @@ static void index_page(struct strbuf *sb, const struct graph_dashboard *d)
 		sb_append(sb, "</h2>\n");
 		for (size_t i = 0; i < d->n_seeds; i++) {
 			const struct graph_seed *s = &d->seeds[i];
-			char *page = graph_page_rel(s->name);
-			sb_append(sb, "<h3><a href=\"");
-			html_url(sb, page);
-			sb_append(sb, "\">");
-			html_text(sb, s->name);
-			sb_append(sb, "</a></h3>\n");
-			free(page);
+			sb_append(sb, "<h3>");
+			seed_link(sb, s->name);
+			sb_append(sb, "</h3>\n");
 			if (!any_graph(s, (enum graph_period)first)) {
 				sb_append(sb, "<p class=\"small\">No graphs: ");
 				html_text(sb, s->no_graphs ? s->no_graphs : "not drawn");
