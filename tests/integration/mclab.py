@@ -176,6 +176,93 @@ class Daemons(list):
             stop(p, timeout)
 
 
+def wait_for(cond, timeout, step=0.2):
+    """Polls cond() every step s until it is true or timeout s have passed; its last value."""
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR, or None when path is not a PNG."""
+    import struct
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+_FRAMES_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+%s
+<pre id="result">pending</pre>
+<script>
+window.addEventListener('load', function () {
+  var out = [], frames = document.getElementsByTagName('iframe');
+  for (var i = 0; i < frames.length; i++) {
+    var r = {src: frames[i].src, imgs: [], links: []};
+    try {
+      var d = frames[i].contentDocument;
+      r.title = d.title;
+      r.scripts = d.scripts.length;
+      for (var j = 0; j < d.images.length; j++) {
+        var im = d.images[j];
+        r.imgs.push({src: im.src, complete: im.complete, w: im.naturalWidth, h: im.naturalHeight});
+      }
+      for (var j = 0; j < d.links.length; j++) r.links.push(d.links[j].href);
+    } catch (e) { r.error = String(e); }
+    out.push(r);
+  }
+  document.getElementById('result').textContent = JSON.stringify(out);
+});
+</script></body></html>"""
+
+
+def chromium_frames(rep, workdir, label, out, pages):
+    """Loads pages (relative to out) in iframes of a check page in headless Chromium from the
+    file system. Reports (through rep) that chromium is installed, finished and rendered every
+    page; returns one dict a page ({src, title, scripts, imgs: [{src, complete, w, h}], links}),
+    or None when that failed."""
+    import html
+    import re
+    import urllib.parse
+    exe = shutil.which("chromium")
+    if not rep.check("%s: Debian's chromium is installed (scripts/install-deps.sh)" % label, exe is not None):
+        return None
+    check = os.path.join(workdir, "check-%s.html" % re.sub(r"\W", "_", label))
+    frames = "\n".join('<iframe src="%s"></iframe>' % urllib.parse.quote(os.path.join(out, p)) for p in pages)
+    with open(check, "w") as f:
+        f.write(_FRAMES_PAGE % frames)
+    prof = os.path.join(workdir, "chromium-profile")
+    try:
+        p = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--allow-file-access-from-files",
+                            "--user-data-dir=" + prof, "--virtual-time-budget=20000", "--dump-dom",
+                            "file://" + urllib.parse.quote(check)], capture_output=True, text=True, timeout=180,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        rep.check("%s: chromium finished" % label, False, "timeout")
+        return None
+    m = re.search(r'<pre id="result">(.*?)</pre>', p.stdout, re.S)
+    res = None
+    if m and m.group(1) != "pending":
+        try:
+            res = json.loads(html.unescape(m.group(1)))
+        except ValueError:
+            res = None
+    if not rep.check("%s: chromium rendered the %d pages" % (label, len(pages)),
+                     res is not None and len(res) == len(pages) and all("error" not in r for r in res),
+                     "rc %d out %s err %s" % (p.returncode, p.stdout[-300:], p.stderr[-500:])):
+        return None
+    return res
+
+
 def imap_login(user, password):
     """An IMAPS session to the lab's Dovecot as user, the lab CA verified."""
     import imaplib

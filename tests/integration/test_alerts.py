@@ -341,12 +341,7 @@ def results_d():
 
 
 def wait_until(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
+    return mclab.wait_for(cond, timeout, 0.1)
 
 
 def iso_s(t):

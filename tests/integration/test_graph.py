@@ -16,7 +16,6 @@ import html.parser
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -205,57 +204,11 @@ def parse_page(path):
 
 
 def chromium_check(label, out, pages, width, height):
-    """Loads pages (relative to out) in iframes of a check page in headless Chromium from the
-    file system; every image must be complete at width x height, every link must point at an
-    existing file (and anchor)."""
-    exe = shutil.which("chromium")
-    if not rep.check("%s: Debian's chromium is installed (scripts/install-deps.sh)" % label, exe is not None):
-        return
-    check = os.path.join(wd.path, "check-%s.html" % label.replace(" ", "_"))
-    frames = "\n".join('<iframe src="%s"></iframe>' % urllib.parse.quote(os.path.join(out, p)) for p in pages)
-    with open(check, "w") as f:
-        f.write("""<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
-%s
-<pre id="result">pending</pre>
-<script>
-window.addEventListener('load', function () {
-  var out = [], frames = document.getElementsByTagName('iframe');
-  for (var i = 0; i < frames.length; i++) {
-    var r = {src: frames[i].src, imgs: [], links: []};
-    try {
-      var d = frames[i].contentDocument;
-      r.title = d.title;
-      r.scripts = d.scripts.length;
-      for (var j = 0; j < d.images.length; j++) {
-        var im = d.images[j];
-        r.imgs.push({src: im.src, complete: im.complete, w: im.naturalWidth, h: im.naturalHeight});
-      }
-      for (var j = 0; j < d.links.length; j++) r.links.push(d.links[j].href);
-    } catch (e) { r.error = String(e); }
-    out.push(r);
-  }
-  document.getElementById('result').textContent = JSON.stringify(out);
-});
-</script></body></html>""" % frames)
-    prof = os.path.join(wd.path, "chromium-profile")
-    try:
-        p = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--allow-file-access-from-files",
-                            "--user-data-dir=" + prof, "--virtual-time-budget=20000", "--dump-dom",
-                            "file://" + urllib.parse.quote(check)], capture_output=True, text=True, timeout=180,
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        rep.check("%s: chromium finished" % label, False, "timeout")
-        return
-    m = re.search(r'<pre id="result">(.*?)</pre>', p.stdout, re.S)
-    res = None
-    if m and m.group(1) != "pending":
-        try:
-            res = json.loads(html.unescape(m.group(1)))
-        except ValueError:
-            res = None
-    if not rep.check("%s: chromium rendered the %d pages" % (label, len(pages)),
-                     res is not None and len(res) == len(pages) and all("error" not in r for r in res),
-                     "rc %d out %s err %s" % (p.returncode, p.stdout[-300:], p.stderr[-500:])):
+    """Loads pages (relative to out) in headless Chromium from the file system
+    (mclab.chromium_frames()); every image must be complete at width x height, every link must
+    point at an existing file (and anchor)."""
+    res = mclab.chromium_frames(rep, wd.path, label, out, pages)
+    if res is None:
         return
     bad_img, bad_link, n_img, n_link = [], [], 0, 0
     for r in res:

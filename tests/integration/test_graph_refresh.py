@@ -12,7 +12,6 @@ a graph_every under 5 s."""
 import html.parser
 import os
 import re
-import struct
 import subprocess
 import time
 
@@ -61,26 +60,6 @@ def start(conf, name):
 def log_of(name):
     with open(os.path.join(wd.path, name + ".log"), errors="replace") as f:
         return f.read()
-
-
-def wait_for(cond, timeout, step=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def png_size(path):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 class States(html.parser.HTMLParser):
@@ -151,16 +130,16 @@ def drawn_with_states():
     return st.get("plain") == "ok" and st.get("defer") == "deferred"
 
 
-ok = wait_for(drawn_with_states, 60)
+ok = mclab.wait_for(drawn_with_states, 60)
 rep.check("run: index.html and the %d PNGs in graph_dir without a manual graph run, with the states (%.1f s)" % (
     len(pngs), time.monotonic() - t_start), ok, "files %s log %s" % (
     sorted(os.listdir(out)) if os.path.isdir(out) else "-", log_of("main")[-800:]))
-bad = [x for x in pngs if png_size(x) != (800, 240)]
+bad = [x for x in pngs if mclab.png_size(x) != (800, 240)]
 rep.check("run: each PNG is an 800x240 PNG", not bad, str(bad[:3]))
 m_index = os.stat(os.path.join(out, "index.html")).st_mtime_ns
 m_png = os.stat(pngs[0]).st_mtime_ns
 n0 = len(refresh_lines(log_of("main"), "ok"))
-ok = wait_for(lambda: os.stat(os.path.join(out, "index.html")).st_mtime_ns != m_index
+ok = mclab.wait_for(lambda: os.stat(os.path.join(out, "index.html")).st_mtime_ns != m_index
               and os.stat(pngs[0]).st_mtime_ns != m_png and len(refresh_lines(log_of("main"), "ok")) > n0, 30)
 rep.check("run: redrawn (index.html and a PNG have new mtimes, a further refresh logged)", ok,
           log_of("main")[-600:])
@@ -186,7 +165,7 @@ with open(conf) as f:
 with open(conf, "w") as f:
     f.write(conf_text.replace("seeds = (\n", 'seeds = (\n  { name = "broken"; address = "seed1@sink.test"; sender = "ok";'
                               ' schedule = "hourly"; },\n', 1))
-ok = wait_for(lambda: len(refresh_lines(log_of("main"), "failed")) >= 1, 30)
+ok = mclab.wait_for(lambda: len(refresh_lines(log_of("main"), "failed")) >= 1, 30)
 fails = refresh_lines(log_of("main"), "failed")
 rep.check("run: a failing refresh is logged with its exit status (rc=1) and the daemon goes on",
           ok and re.search(r"status=failed rc=1 ms=\d+", fails[0]) is not None and p.poll() is None,
@@ -197,7 +176,7 @@ with open(conf, "w") as f:
     f.write(conf_text)
 os.unlink(broken)
 n1 = len(refresh_lines(log_of("main"), "ok"))
-ok = wait_for(lambda: len(refresh_lines(log_of("main"), "ok")) > n1, 30)
+ok = mclab.wait_for(lambda: len(refresh_lines(log_of("main"), "ok")) > n1, 30)
 rep.check("run: refreshes are ok again once the file is gone", ok and p.poll() is None,
           "\n".join(refresh_lines(log_of("main"))[-4:]))
 
@@ -219,7 +198,7 @@ os.makedirs(state("hang"), exist_ok=True)
 fifo = os.path.join(state("hang"), "results.jsonl.1")  # the graph command reads it: opening a FIFO blocks
 os.mkfifo(fifo)
 p = start(conf2, "hang")
-ok = wait_for(lambda: len(refresh_lines(log_of("hang"), "skipped")) >= 2, 40)
+ok = mclab.wait_for(lambda: len(refresh_lines(log_of("hang"), "skipped")) >= 2, 40)
 text = log_of("hang")
 skipped = refresh_lines(text, "skipped")
 hung = [int(x) for x in re.findall(r"status=skipped pid=(\d+)", text)]

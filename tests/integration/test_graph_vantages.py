@@ -13,12 +13,9 @@ image loaded at its size and every link pointing at a file."""
 
 import html
 import html.parser
-import json
 import os
 import re
-import shutil
 import socket
-import struct
 import subprocess
 import time
 import urllib.parse
@@ -120,67 +117,12 @@ def parse(path, cls=Index):
     return p
 
 
-def png_size(path):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
-
-
 def chromium_check(label, out, pages):
     """Every image of the pages complete at its PNG's size (800x240, the small ones 300x60),
-    every link to an existing file, no script: headless Chromium from the file system."""
-    exe = shutil.which("chromium")
-    if not rep.check("%s: Debian's chromium is installed" % label, exe is not None):
-        return
-    check = os.path.join(wd.path, "check-%s.html" % re.sub(r"\W", "_", label))
-    frames = "\n".join('<iframe src="%s"></iframe>' % urllib.parse.quote(os.path.join(out, p)) for p in pages)
-    with open(check, "w") as f:
-        f.write("""<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
-%s
-<pre id="result">pending</pre>
-<script>
-window.addEventListener('load', function () {
-  var out = [], frames = document.getElementsByTagName('iframe');
-  for (var i = 0; i < frames.length; i++) {
-    var r = {src: frames[i].src, imgs: [], links: []};
-    try {
-      var d = frames[i].contentDocument;
-      r.scripts = d.scripts.length;
-      for (var j = 0; j < d.images.length; j++) {
-        var im = d.images[j];
-        r.imgs.push({src: im.src, complete: im.complete, w: im.naturalWidth, h: im.naturalHeight});
-      }
-      for (var j = 0; j < d.links.length; j++) r.links.push(d.links[j].href);
-    } catch (e) { r.error = String(e); }
-    out.push(r);
-  }
-  document.getElementById('result').textContent = JSON.stringify(out);
-});
-</script></body></html>""" % frames)
-    prof = os.path.join(wd.path, "chromium-profile")
-    try:
-        p = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--allow-file-access-from-files",
-                            "--user-data-dir=" + prof, "--virtual-time-budget=20000", "--dump-dom",
-                            "file://" + urllib.parse.quote(check)], capture_output=True, text=True, timeout=180,
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        rep.check("%s: chromium finished" % label, False, "timeout")
-        return
-    m = re.search(r'<pre id="result">(.*?)</pre>', p.stdout, re.S)
-    res = None
-    if m and m.group(1) != "pending":
-        try:
-            res = json.loads(html.unescape(m.group(1)))
-        except ValueError:
-            res = None
-    if not rep.check("%s: chromium rendered the %d pages" % (label, len(pages)),
-                     res is not None and len(res) == len(pages) and all("error" not in r for r in res),
-                     "rc %d err %s" % (p.returncode, p.stderr[-400:])):
+    every link to an existing file, no script: headless Chromium from the file system
+    (mclab.chromium_frames())."""
+    res = mclab.chromium_frames(rep, wd.path, label, out, pages)
+    if res is None:
         return
     bad, n, bad_link, n_link = [], 0, [], 0
     for r in res:
@@ -220,8 +162,8 @@ def check_dashboard(label, out, want_cols, own):
     rep.check("%s: a small outcome graph in every cell" % label, smalls == want_smalls, str(smalls))
     pngs = ["img/%s/vantage-%s/%s-%s.png" % (s, v, k, p) for s in ("s1", "s2") for v in want_cols for k in KINDS
             for p in PERIODS]
-    bad = [x for x in pngs if png_size(os.path.join(out, x)) != (800, 240)]
-    bad += [x for x in want_smalls if png_size(os.path.join(out, x)) != (300, 60)]
+    bad = [x for x in pngs if mclab.png_size(os.path.join(out, x)) != (800, 240)]
+    bad += [x for x in want_smalls if mclab.png_size(os.path.join(out, x)) != (300, 60)]
     rep.check("%s: %d graphs per vantage and seed, each a PNG of its size" % (label, len(pngs)), not bad, str(bad[:4]))
     page = parse(os.path.join(out, "seed-s1.html"))
     rep.check("%s: s1's page has both vantages' graphs side by side (2 x 16 images)" % label,

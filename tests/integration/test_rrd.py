@@ -206,12 +206,7 @@ def start_rrdcached(name, listen, base):
 
 
 def wait_for(cond, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+    return mclab.wait_for(cond, timeout, step)
 
 
 def free_port():

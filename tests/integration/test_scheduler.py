@@ -98,12 +98,7 @@ def stop_daemon(p, sig=signal.SIGTERM, timeout=40):
 
 
 def wait_for(cond, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+    return mclab.wait_for(cond, timeout, step)
 
 
 def iso_s(t):
