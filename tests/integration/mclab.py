@@ -176,6 +176,18 @@ class Daemons(list):
             stop(p, timeout)
 
 
+def with_dns(path, settings):
+    """Adds settings (raw text, e.g. "probe_checks = false;") to the dns group that
+    Workdir.config wrote into path; returns path."""
+    import re
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"(dns: \{[^\n]*?)\s*\};", lambda m: m.group(1) + " " + settings + " };", text, count=1)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def wait_for(cond, timeout, step=0.2):
     """Polls cond() every step s until it is true or timeout s have passed; its last value."""
     import time

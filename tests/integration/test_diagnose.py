@@ -302,14 +302,7 @@ dwant = {
 }
 
 
-def with_dns(path, settings):
-    """Adds settings to the dns group that wd.config wrote into path."""
-    with open(path) as f:
-        text = f.read()
-    text = re.sub(r"(dns: \{[^\n]*?)\s*\};", lambda m: m.group(1) + " " + settings + " };", text, count=1)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+with_dns = mclab.with_dns
 
 
 def dns_conf(name, checks):
