@@ -363,6 +363,25 @@ def cleanup(workdir, quiet=False):
 # ---------------------------------------------------------------------------
 # mailcanary configs and results
 
+def replace_results_block(text, begin, end):
+    """Writes text (a block that starts with the line begin and ends with the line end) into
+    bench/RESULTS.md in place of the block between the same markers, or at its end when there is
+    none; returns the file's path. For the benchmarks that own one block (graph.py,
+    rrd_updates.py)."""
+    path = os.path.join(HERE, "RESULTS.md")
+    with open(path) as f:
+        cur = f.read()
+    if begin in cur and end in cur:
+        pre = cur[:cur.index(begin)]
+        post = cur[cur.index(end) + len(end):].lstrip("\n")
+        new = pre + text + (("\n" + post) if post else "")
+    else:
+        new = cur.rstrip("\n") + "\n\n" + text
+    with open(path, "w") as f:
+        f.write(new)
+    return path
+
+
 def q(s):
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -36,6 +36,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench  # noqa: E402  (replace_results_block)
 STAGES = ["connect", "banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "eod"]
 DS = STAGES + ["total", "delivery", "accepted", "deferred", "rejected", "failed", "inbox", "attempts",
                "accept_after"]
@@ -285,17 +287,7 @@ def main():
         text = "\n".join(lines) + "\n"
         print(text)
         if a.write:
-            path = os.path.join(ROOT, "bench", "RESULTS.md")
-            with open(path) as f:
-                cur = f.read()
-            if MARK_BEGIN in cur and MARK_END in cur:
-                pre = cur[:cur.index(MARK_BEGIN)]
-                post = cur[cur.index(MARK_END) + len(MARK_END):].lstrip("\n")
-                new = pre + text + (("\n" + post) if post else "")
-            else:
-                new = cur.rstrip("\n") + "\n\n" + text
-            with open(path, "w") as f:
-                f.write(new)
+            path = bench.replace_results_block(text, MARK_BEGIN, MARK_END)
             print("bench/graph: wrote %s" % path, file=sys.stderr)
     finally:
         if a.keep:

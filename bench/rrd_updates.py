@@ -48,6 +48,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench  # noqa: E402  (replace_results_block)
 STEP = 3600
 NDS = 18
 MARK_BEGIN = "<!-- rrd-updates-bench:begin -->"
@@ -395,17 +397,7 @@ def main():
     text = report(a, results, started, time.monotonic() - started, load0, os.getloadavg()[0])
     print(text)
     if a.write:
-        path = os.path.join(ROOT, "bench", "RESULTS.md")
-        with open(path) as f:
-            cur = f.read()
-        if MARK_BEGIN in cur and MARK_END in cur:
-            pre = cur[:cur.index(MARK_BEGIN)]
-            post = cur[cur.index(MARK_END) + len(MARK_END):].lstrip("\n")
-            new = pre + text + (("\n" + post) if post else "")
-        else:
-            new = cur.rstrip("\n") + "\n\n" + text
-        with open(path, "w") as f:
-            f.write(new)
+        path = bench.replace_results_block(text, MARK_BEGIN, MARK_END)
         say("wrote %s" % path)
 
 
