@@ -41,6 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB = os.path.join(ROOT, "tests", "lab", "lab.py")
 USER = "seed2@seed-b.test"
 SECTION = "## Readback cost against mailbox size"
+MARK_BEGIN = "<!-- readback-bench:begin -->"
+MARK_END = "<!-- readback-bench:end -->"
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench  # noqa: E402  (replace_results_block)
 
 
 def sh(argv, **kw):
@@ -267,17 +271,10 @@ def main():
     text = "\n".join(out)
     print(text)
     if a.write:
-        path = os.path.join(ROOT, "bench", "RESULTS.md")
-        with open(path) as f:
-            cur = f.read()
-        if SECTION in cur:
-            start = cur.index(SECTION)
-            nxt = cur.find("\n## ", start + len(SECTION))
-            cur = cur[:start] + text + ("\n" + cur[nxt + 1:] if nxt >= 0 else "")
-        else:
-            cur = cur.rstrip("\n") + "\n\n" + text
-        with open(path, "w") as f:
-            f.write(cur)
+        # between its own markers: it once ran to the next "## " heading and took the graph
+        # block's begin marker with it
+        bench.replace_results_block(MARK_BEGIN + "\n" + text.rstrip("\n") + "\n" + MARK_END + "\n",
+                                    MARK_BEGIN, MARK_END)
 
 
 if __name__ == "__main__":
