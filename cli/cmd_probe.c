@@ -114,15 +114,13 @@ static void print_human(const struct probe_result *r, bool transcript)
 static void on_result(void *arg, const struct probe_result *r, const char *json)
 {
 	struct probe_out *o = arg;
-	if (o->json && !o->transcript) {
-		fputs(json, stdout); /* the engine's line: the same, without the transcript */
-		fputc('\n', stdout);
-		fflush(stdout);
-	} else if (o->json) {
+	if (o->json) {
+		/* the engine's line, unless the transcript goes with it */
 		struct strbuf line;
 		sb_init(&line);
-		probe_result_json(r, &line, true);
-		fputs(line.s, stdout);
+		if (o->transcript)
+			probe_result_json(r, &line, true);
+		fputs(o->transcript ? line.s : json, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);
 		sb_fini(&line);
