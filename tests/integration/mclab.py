@@ -91,6 +91,19 @@ class Workdir:
             f.write(text)
         return p
 
+    def start_daemon(self, conf, name, into, env=None):
+        """`mailcanary -c conf run`, its output appended to NAME.log here (log() reads it); the
+        process is appended to into (a Daemons) and returned."""
+        with open(os.path.join(self.path, name + ".log"), "ab") as log:
+            p = subprocess.Popen([BIN, "-c", conf, "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        into.append(p)
+        return p
+
+    def log(self, name):
+        """What a daemon started as name has written so far."""
+        with open(os.path.join(self.path, name + ".log"), errors="replace") as f:
+            return f.read()
+
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
 

@@ -51,15 +51,10 @@ def state(name):
 
 
 def start(conf, name):
-    log = open(os.path.join(wd.path, name + ".log"), "ab")
-    p = subprocess.Popen([mclab.BIN, "-c", conf, "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=ENV)
-    daemons.append(p)
-    return p
+    return wd.start_daemon(conf, name, daemons, env=ENV)
 
 
-def log_of(name):
-    with open(os.path.join(wd.path, name + ".log"), errors="replace") as f:
-        return f.read()
+log_of = wd.log
 
 
 class States(html.parser.HTMLParser):

@@ -397,10 +397,7 @@ rep.check("rrd = false: the probe ran (accepted) and no rrd directory was made",
 # the daemon writes the same way (one update per probe, readback included)
 
 conf = config("run", [seed("inbox", "pf", imap=True), seed("plain", "ok")])
-log_path = os.path.join(wd.path, "run.log")
-with open(log_path, "ab") as log:
-    p = subprocess.Popen([mclab.BIN, "-c", conf, "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-daemons.append(p)
+p = wd.start_daemon(conf, "run", daemons)
 
 
 def run_finals():
@@ -414,8 +411,7 @@ def run_finals():
 
 ok = wait_for(lambda: len(run_finals()) == 2, 60)
 rc = stop(p)
-with open(log_path, errors="replace") as f:
-    dlog = f.read()
+dlog = wd.log("run")
 fin = run_finals()
 rep.check("run: both seeds probed and final, exit 0 on SIGTERM", ok and rc == 0, "rc %r log %s" % (rc, dlog[-600:]))
 rep.check("run: the files were created (logged once each)", dlog.count("event=rrd status=created") == 2, dlog[-600:])

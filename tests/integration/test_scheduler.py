@@ -75,15 +75,10 @@ def results(name):
 
 
 def start_daemon(conf, name):
-    log = open(os.path.join(wd.path, name + ".log"), "ab")
-    p = subprocess.Popen([mclab.BIN, "-c", conf, "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    procs.append(p)
-    return p
+    return wd.start_daemon(conf, name, procs)
 
 
-def daemon_log(name):
-    with open(os.path.join(wd.path, name + ".log"), errors="replace") as f:
-        return f.read()
+daemon_log = wd.log
 
 
 def stop_daemon(p, sig=signal.SIGTERM, timeout=40):
